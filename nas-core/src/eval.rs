@@ -1,0 +1,206 @@
+//! Evaluation: one-shot scoring of architectures with a trained supernet, evaluation of
+//! stand-alone models, and the [`Evaluator`] trait that search strategies see.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::data::{ImageDataset, batch_indices};
+use crate::network::Plan;
+use crate::ops::NormMode;
+use crate::space::{Architecture, SpaceError};
+use crate::standalone::StandaloneModel;
+use crate::supernet::Supernet;
+
+/// An architecture that could not be evaluated.
+#[derive(Debug, Error)]
+pub enum EvalError {
+    /// The architecture is not in the evaluator's space.
+    #[error("architecture rejected: {0}")]
+    Space(#[from] SpaceError),
+    /// The evaluation data do not fit the model.
+    #[error("evaluation data do not fit the model: {0}")]
+    Data(String),
+}
+
+/// Summary metrics of one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Fraction of examples classified correctly.
+    pub accuracy: f64,
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Number of examples evaluated.
+    pub examples: usize,
+}
+
+/// Per-example predicted class distributions (for the paper's KL analysis).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    /// Softmax probabilities, example after example, `classes` values each.
+    pub probs: Vec<f32>,
+    /// Number of classes.
+    pub classes: usize,
+    /// The true label of each example.
+    pub labels: Vec<u8>,
+}
+
+impl Predictions {
+    /// The predicted distribution of example `i`.
+    pub fn example(&self, i: usize) -> &[f32] {
+        &self.probs[i * self.classes..(i + 1) * self.classes]
+    }
+
+    /// Accuracy, mean cross-entropy and count.
+    pub fn metrics(&self) -> Metrics {
+        let n = self.labels.len();
+        let (mut right, mut nll) = (0usize, 0f64);
+        for (i, &label) in self.labels.iter().enumerate() {
+            let p = self.example(i);
+            let arg = p
+                .iter()
+                .enumerate()
+                .fold((0, f32::MIN), |b, (j, &v)| if v > b.1 { (j, v) } else { b })
+                .0;
+            right += usize::from(arg == label as usize);
+            nll -= (p[label as usize].max(1e-12) as f64).ln();
+        }
+        Metrics {
+            accuracy: right as f64 / n.max(1) as f64,
+            loss: nll / n.max(1) as f64,
+            examples: n,
+        }
+    }
+}
+
+/// What a search strategy sees: a score for an architecture.
+pub trait Evaluator {
+    /// Evaluates `arch`; higher accuracy is better.
+    fn evaluate(&mut self, arch: &Architecture) -> Result<Metrics, EvalError>;
+}
+
+/// Runs `logits_of` over `data` in consecutive batches and collects softmax outputs.
+fn predict_batches<B: Backend>(
+    data: &ImageDataset,
+    batch_size: usize,
+    device: &B::Device,
+    mut logits_of: impl FnMut(Tensor<B, 4>) -> Tensor<B, 2>,
+) -> Predictions {
+    let mut probs = Vec::with_capacity(data.len() * data.classes);
+    let mut classes = data.classes;
+    for idx in batch_indices::<rand::rngs::StdRng>(data.len(), batch_size.max(1), false, None) {
+        let (x, _) = data.batch::<B>(&idx, device);
+        let logits = logits_of(x);
+        classes = logits.dims()[1];
+        let p = softmax(logits, 1).into_data();
+        probs.extend(p.iter::<f32>());
+    }
+    Predictions {
+        probs,
+        classes,
+        labels: data.labels.clone(),
+    }
+}
+
+fn check_shape(data: &ImageDataset, shape: [usize; 3], classes: usize) -> Result<(), EvalError> {
+    if data.shape != shape {
+        return Err(EvalError::Data(format!(
+            "images are {:?}, the model expects {:?}",
+            data.shape, shape
+        )));
+    }
+    if data.classes > classes {
+        return Err(EvalError::Data(format!(
+            "the data have {} classes, the model {classes}",
+            data.classes
+        )));
+    }
+    Ok(())
+}
+
+/// Scores architectures with a trained supernet on held-out data (METHOD.md section 4):
+/// exactly the candidate's paths on, no dropout, batch statistics per evaluation batch.
+#[derive(Debug)]
+pub struct OneShotEvaluator<B: Backend> {
+    supernet: Supernet<B>,
+    data: ImageDataset,
+    batch_size: usize,
+    device: B::Device,
+}
+
+impl<B: Backend> OneShotEvaluator<B> {
+    /// An evaluator over `data` in batches of `batch_size` (normalisation statistics are
+    /// those of each batch, so the batch size is part of the protocol).
+    pub fn new(
+        supernet: Supernet<B>,
+        data: ImageDataset,
+        batch_size: usize,
+        device: B::Device,
+    ) -> Result<Self, EvalError> {
+        check_shape(&data, supernet.space.input_shape, supernet.space.classes)?;
+        if batch_size == 0 {
+            return Err(EvalError::Data("batch_size must be at least 1".into()));
+        }
+        Ok(OneShotEvaluator {
+            supernet,
+            data,
+            batch_size,
+            device,
+        })
+    }
+
+    /// The supernet used.
+    pub fn supernet(&self) -> &Supernet<B> {
+        &self.supernet
+    }
+
+    /// Per-example predicted distributions of `arch`.
+    pub fn predict(&self, arch: &Architecture) -> Result<Predictions, EvalError> {
+        self.supernet.space.check(arch)?;
+        let plan = Plan::architecture(&self.supernet.space, arch);
+        Ok(self.predict_plan(&plan))
+    }
+
+    /// Per-example predicted distributions under any plan (e.g. every path on).
+    pub fn predict_plan(&self, plan: &Plan) -> Predictions {
+        predict_batches(&self.data, self.batch_size, &self.device, |x| {
+            self.supernet.forward(x, plan)
+        })
+    }
+}
+
+impl<B: Backend> Evaluator for OneShotEvaluator<B> {
+    fn evaluate(&mut self, arch: &Architecture) -> Result<Metrics, EvalError> {
+        Ok(self.predict(arch)?.metrics())
+    }
+}
+
+/// Per-example predictions of a stand-alone model. `mode` is normally
+/// [`NormMode::Running`]; [`NormMode::Batch`] evaluates with batch statistics.
+pub fn predict_standalone<B: Backend>(
+    model: &StandaloneModel<B>,
+    data: &ImageDataset,
+    batch_size: usize,
+    mode: NormMode,
+) -> Result<Predictions, EvalError> {
+    check_shape(data, model.space.input_shape, model.space.classes)?;
+    let device = model.net.classifier.weight.val().device();
+    Ok(predict_batches(data, batch_size, &device, |x| model.forward(x, mode)))
+}
+
+/// Symmetric KL divergence `KL(p||q) + KL(q||p)` between two predicted distributions
+/// of the same examples, averaged over examples.
+pub fn symmetric_kl(p: &Predictions, q: &Predictions) -> f64 {
+    let n = p.labels.len().min(q.labels.len());
+    let eps = 1e-12f64;
+    let mut total = 0.0;
+    for i in 0..n {
+        for (&a, &b) in p.example(i).iter().zip(q.example(i)) {
+            let (a, b) = ((a as f64).max(eps), (b as f64).max(eps));
+            total += (a - b) * (a / b).ln();
+        }
+    }
+    total / n.max(1) as f64
+}

@@ -1,0 +1,394 @@
+//! The network skeleton shared by the supernet and the stand-alone models.
+//!
+//! A [`Network`] holds, for every choice block of every cell, one slot per operation of
+//! the menu. The supernet fills every slot; a stand-alone model fills only the slots its
+//! architecture uses. Both run through the same code, [`Network::forward_mask`], driven
+//! by a [`NetworkMask`] that says which inputs and operations of each block are on.
+//! This is what makes "supernet with one architecture's paths on" and "stand-alone
+//! model of that architecture" compute the same function.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use serde::{Deserialize, Serialize};
+
+use crate::ops::{FactorizedReduce, LayerConfig, Norm, NormMode, Op, Preprocess, ReluConvNorm};
+use crate::space::{Architecture, CellKind, SearchSpace};
+
+/// Which inputs and operations of one choice block are on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockMask {
+    /// One flag per candidate input (`block + 2` of them).
+    pub inputs: Vec<bool>,
+    /// One flag per operation of the space's menu, in menu order.
+    pub ops: Vec<bool>,
+}
+
+impl BlockMask {
+    /// Whether operation slot `op` is computed: it is on and at least one input is on.
+    pub fn computes(&self, op: usize) -> bool {
+        self.ops[op] && self.inputs.iter().any(|&i| i)
+    }
+}
+
+/// The masks of every block of one cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellMask {
+    /// One entry per choice block.
+    pub blocks: Vec<BlockMask>,
+}
+
+/// The masks of every cell of the network, in network order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkMask {
+    /// One entry per cell (see [`SearchSpace::cell_sites`]).
+    pub cells: Vec<CellMask>,
+}
+
+impl NetworkMask {
+    /// Exactly the paths of `arch` on. `arch` must belong to `space`.
+    pub fn from_architecture(space: &SearchSpace, arch: &Architecture) -> Self {
+        let cells = space
+            .cell_sites()
+            .iter()
+            .map(|site| {
+                let g = arch.genotype(site.kind);
+                let blocks = g
+                    .blocks
+                    .iter()
+                    .enumerate()
+                    .map(|(b, block)| BlockMask {
+                        inputs: (0..space.num_candidate_inputs(b))
+                            .map(|i| block.inputs.contains(&i))
+                            .collect(),
+                        ops: space.ops.iter().map(|op| block.ops.contains(op)).collect(),
+                    })
+                    .collect();
+                CellMask { blocks }
+            })
+            .collect();
+        NetworkMask { cells }
+    }
+
+    /// Every path on.
+    pub fn all_on(space: &SearchSpace) -> Self {
+        let cells = space
+            .cell_sites()
+            .iter()
+            .map(|_| CellMask {
+                blocks: (0..space.blocks_per_cell)
+                    .map(|b| BlockMask {
+                        inputs: vec![true; space.num_candidate_inputs(b)],
+                        ops: vec![true; space.ops.len()],
+                    })
+                    .collect(),
+            })
+            .collect();
+        NetworkMask { cells }
+    }
+}
+
+/// What one supernet step runs: one [`NetworkMask`] per ghost batch.
+///
+/// A batch of `n` examples is split into `ghosts.len()` consecutive ghost batches of
+/// `ceil(n / G)` examples (the last may be smaller); each gets its own mask and its own
+/// normalisation statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// One mask per ghost batch.
+    pub ghosts: Vec<NetworkMask>,
+}
+
+impl Plan {
+    /// One ghost batch with exactly `arch`'s paths on (one-shot evaluation).
+    pub fn architecture(space: &SearchSpace, arch: &Architecture) -> Self {
+        Plan {
+            ghosts: vec![NetworkMask::from_architecture(space, arch)],
+        }
+    }
+
+    /// Whether operation `op` of block `block` of cell `cell` is computed in any ghost batch.
+    pub fn computes(&self, cell: usize, block: usize, op: usize) -> bool {
+        self.ghosts
+            .iter()
+            .any(|g| g.cells[cell].blocks[block].computes(op))
+    }
+}
+
+/// One operation evaluated during a forward pass (see [`Trace`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OpSite {
+    /// Ghost batch index.
+    pub ghost: usize,
+    /// Cell index in network order.
+    pub cell: usize,
+    /// Block index in the cell.
+    pub block: usize,
+    /// Operation slot (menu position).
+    pub op: usize,
+}
+
+/// The operations a forward pass actually evaluated, recorded at the call site.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// Every operation call, in order.
+    pub computed: Vec<OpSite>,
+}
+
+/// The operation slots of one choice block (menu order); `None` where not instantiated.
+#[derive(Module, Debug)]
+pub struct BlockOps<B: Backend> {
+    /// One slot per menu operation.
+    pub ops: Vec<Option<Op<B>>>,
+}
+
+/// One cell: input preprocessing, choice blocks, and the output projection.
+#[derive(Module, Debug)]
+pub struct Cell<B: Backend> {
+    /// Brings the cell before the previous one to this cell's width and resolution.
+    pub pre0: Preprocess<B>,
+    /// Brings the previous cell to this cell's width and resolution.
+    pub pre1: Preprocess<B>,
+    /// The choice blocks.
+    pub blocks: Vec<BlockOps<B>>,
+    /// 1x1 ReLU-Conv-BN from the concatenated block outputs to the cell width.
+    pub out: ReluConvNorm<B>,
+}
+
+/// The stem: a 3x3 convolution and a normalisation.
+#[derive(Module, Debug)]
+pub struct Stem<B: Backend> {
+    /// 3x3 convolution from the image channels to F.
+    pub conv: Conv2d<B>,
+    /// Normalisation.
+    pub norm: Norm<B>,
+}
+
+/// Stem, cells and classifier, with some or all operation slots filled.
+#[derive(Module, Debug)]
+pub struct Network<B: Backend> {
+    /// The stem.
+    pub stem: Stem<B>,
+    /// The cells in order (see [`SearchSpace::cell_sites`]).
+    pub cells: Vec<Cell<B>>,
+    /// Linear classifier after global average pooling.
+    pub classifier: Linear<B>,
+}
+
+impl<B: Backend> Network<B> {
+    /// Builds the network, instantiating the operation slots for which `keep(cell, block, op)`
+    /// is true. `space` must be valid.
+    pub fn new(
+        space: &SearchSpace,
+        cfg: &LayerConfig,
+        device: &B::Device,
+        keep: impl Fn(usize, usize, usize) -> bool,
+    ) -> Self {
+        let f = space.filters;
+        let stem = Stem {
+            conv: Conv2dConfig::new([space.input_shape[0], f], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_bias(false)
+                .init(device),
+            norm: Norm::new(f, cfg, device),
+        };
+        // (channels, resolution level) of the two most recent outputs.
+        let (mut pp, mut p) = ((f, 0usize), (f, 0usize));
+        let mut cells = Vec::new();
+        for (ci, site) in space.cell_sites().iter().enumerate() {
+            let c = site.channels;
+            let level = p.1 + usize::from(site.kind == CellKind::Reduction);
+            let pre = |(c_in, l_in): (usize, usize)| {
+                if l_in == level {
+                    Preprocess::Project(ReluConvNorm::new(c_in, c, 1, 1, cfg, device))
+                } else {
+                    Preprocess::Reduce(FactorizedReduce::new(c_in, c, cfg, device))
+                }
+            };
+            let blocks = (0..space.blocks_per_cell)
+                .map(|b| BlockOps {
+                    ops: space
+                        .ops
+                        .iter()
+                        .enumerate()
+                        .map(|(oi, kind)| keep(ci, b, oi).then(|| Op::new(*kind, c, cfg, device)))
+                        .collect(),
+                })
+                .collect();
+            cells.push(Cell {
+                pre0: pre(pp),
+                pre1: pre(p),
+                blocks,
+                out: ReluConvNorm::new(c * space.blocks_per_cell, c, 1, 1, cfg, device),
+            });
+            pp = p;
+            p = (c, level);
+        }
+        let classifier = LinearConfig::new(p.0, space.classes).init(device);
+        Network {
+            stem,
+            cells,
+            classifier,
+        }
+    }
+
+    /// Runs the network with the paths of `mask` on, recording each evaluated operation in
+    /// `trace` under ghost index `ghost`. Operations that are off are not called at all.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, channels, height, width]`; output: `[batch, classes]` (logits)
+    ///
+    /// # Panics
+    /// If `mask` does not match the network's shape or turns on an empty slot.
+    pub fn forward_mask(
+        &self,
+        x: Tensor<B, 4>,
+        mask: &NetworkMask,
+        mode: NormMode,
+        ghost: usize,
+        trace: &mut Trace,
+    ) -> Tensor<B, 2> {
+        assert_eq!(mask.cells.len(), self.cells.len(), "mask has wrong cell count");
+        let s = self.stem.norm.forward(self.stem.conv.forward(x), mode);
+        let (mut s0, mut s1) = (s.clone(), s);
+        for (ci, (cell, cm)) in self.cells.iter().zip(&mask.cells).enumerate() {
+            let out = self.cell_forward(cell, cm, s0, s1.clone(), mode, (ghost, ci), trace);
+            s0 = s1;
+            s1 = out;
+        }
+        let [n, c, _, _] = s1.dims();
+        let pooled = s1.mean_dim(3).mean_dim(2).reshape([n, c]);
+        self.classifier.forward(pooled)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn cell_forward(
+        &self,
+        cell: &Cell<B>,
+        cm: &CellMask,
+        s0: Tensor<B, 4>,
+        s1: Tensor<B, 4>,
+        mode: NormMode,
+        (ghost, ci): (usize, usize),
+        trace: &mut Trace,
+    ) -> Tensor<B, 4> {
+        assert_eq!(cm.blocks.len(), cell.blocks.len(), "mask has wrong block count");
+        let mut states = vec![cell.pre0.forward(s0, mode), cell.pre1.forward(s1, mode)];
+        for (bi, (block, bm)) in cell.blocks.iter().zip(&cm.blocks).enumerate() {
+            let input = bm
+                .inputs
+                .iter()
+                .enumerate()
+                .filter(|(_, on)| **on)
+                .map(|(i, _)| states[i].clone())
+                .reduce(|a, b| a.add(b));
+            let mut out: Option<Tensor<B, 4>> = None;
+            if let Some(input) = input {
+                for (oi, slot) in block.ops.iter().enumerate() {
+                    if !bm.ops[oi] {
+                        continue;
+                    }
+                    let op = slot
+                        .as_ref()
+                        .expect("mask turns on an operation this network does not hold");
+                    trace.computed.push(OpSite {
+                        ghost,
+                        cell: ci,
+                        block: bi,
+                        op: oi,
+                    });
+                    let y = op.forward(input.clone(), mode);
+                    out = Some(match out {
+                        Some(o) => o.add(y),
+                        None => y,
+                    });
+                }
+            }
+            let out = out.unwrap_or_else(|| states[1].zeros_like());
+            states.push(out);
+        }
+        let blocks = states.split_off(2);
+        cell.out.forward(Tensor::cat(blocks, 1), mode)
+    }
+
+    /// Runs a [`Plan`]: the batch is split into ghost batches, each run with its own mask
+    /// (and so its own normalisation statistics); the logits are concatenated.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, channels, height, width]`; output: `[batch, classes]`
+    ///
+    /// # Panics
+    /// If the plan is empty or has more ghost batches than `x` has examples.
+    pub fn forward_plan(&self, x: Tensor<B, 4>, plan: &Plan, mode: NormMode) -> (Tensor<B, 2>, Trace) {
+        let n = x.dims()[0];
+        let g = plan.ghosts.len();
+        assert!(g >= 1 && g <= n, "a plan needs 1..=batch ghost batches (batch {n}, ghosts {g})");
+        let mut trace = Trace::default();
+        if g == 1 {
+            let y = self.forward_mask(x, &plan.ghosts[0], mode, 0, &mut trace);
+            return (y, trace);
+        }
+        let size = n.div_ceil(g);
+        let outs = plan
+            .ghosts
+            .iter()
+            .enumerate()
+            .filter_map(|(gi, mask)| {
+                let start = gi * size;
+                (start < n).then(|| {
+                    let len = size.min(n - start);
+                    let xg = x.clone().narrow(0, start, len);
+                    self.forward_mask(xg, mask, mode, gi, &mut trace)
+                })
+            })
+            .collect();
+        (Tensor::cat(outs, 0), trace)
+    }
+
+    /// Sum of squared weights (convolution kernels and the classifier's matrix; not
+    /// normalisation scales or biases) over the always-on parts and the operations that
+    /// `plan` computes in at least one ghost batch.
+    ///
+    /// # Shapes
+    /// - output: `[1]`
+    pub fn active_squared_weights(&self, plan: &Plan, device: &B::Device) -> Tensor<B, 1> {
+        let mut v = SquaredWeights::<B> { sum: None };
+        self.stem.visit(&mut v);
+        self.classifier.visit(&mut v);
+        for (ci, cell) in self.cells.iter().enumerate() {
+            cell.pre0.visit(&mut v);
+            cell.pre1.visit(&mut v);
+            cell.out.visit(&mut v);
+            for (bi, block) in cell.blocks.iter().enumerate() {
+                for (oi, slot) in block.ops.iter().enumerate() {
+                    if let Some(op) = slot
+                        && plan.computes(ci, bi, oi)
+                    {
+                        op.visit(&mut v);
+                    }
+                }
+            }
+        }
+        v.sum.unwrap_or_else(|| Tensor::zeros([1], device))
+    }
+}
+
+/// Visitor summing the squares of every parameter of rank 2 or more.
+struct SquaredWeights<B: Backend> {
+    sum: Option<Tensor<B, 1>>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for SquaredWeights<B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if D < 2 {
+            return;
+        }
+        let sq = param.val().square().sum();
+        self.sum = Some(match self.sum.take() {
+            Some(s) => s.add(sq),
+            None => sq,
+        });
+    }
+}

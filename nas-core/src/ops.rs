@@ -1,0 +1,381 @@
+//! The candidate operations of a choice block and the fixed parts of a cell, as burn modules.
+//!
+//! The supernet and the stand-alone models are built from these same modules (one copy
+//! of the op code), so weights can be copied from one to the other.
+
+use burn::config::Config;
+use burn::module::{Module, Param, RunningState};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::PadMode;
+use burn::tensor::{Tensor, s};
+use serde::{Deserialize, Serialize};
+
+use crate::space::OpKind;
+
+/// How a normalisation layer gets its statistics in one forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NormMode {
+    /// Statistics of the current (ghost) batch; running averages are left alone.
+    /// The supernet always runs this way, in training and in evaluation.
+    Batch,
+    /// Statistics of the current batch, and the running averages are updated
+    /// (stand-alone training).
+    BatchUpdateRunning,
+    /// Running averages (stand-alone evaluation, the default there).
+    Running,
+}
+
+/// Settings shared by every layer of a network.
+#[derive(Config, Debug, PartialEq)]
+pub struct LayerConfig {
+    /// Learnable scale and shift in the normalisation layers.
+    #[config(default = true)]
+    pub learnable_norm: bool,
+    /// Added to the variance for numerical stability.
+    #[config(default = 1e-5)]
+    pub norm_epsilon: f64,
+    /// Weight of the newest batch in the running averages (stand-alone models only).
+    #[config(default = 0.1)]
+    pub norm_momentum: f64,
+}
+
+/// Batch normalisation whose statistics source is chosen per call (see [`NormMode`]).
+///
+/// burn's `BatchNorm` picks batch or running statistics from the backend (autodiff or
+/// not); the supernet needs batch statistics in evaluation too, hence this module.
+#[derive(Module, Debug)]
+pub struct Norm<B: Backend> {
+    /// Scale, when learnable.
+    pub gamma: Option<Param<Tensor<B, 1>>>,
+    /// Shift, when learnable.
+    pub beta: Option<Param<Tensor<B, 1>>>,
+    /// Running mean (used by [`NormMode::Running`]).
+    pub running_mean: RunningState<Tensor<B, 1>>,
+    /// Running variance (used by [`NormMode::Running`]).
+    pub running_var: RunningState<Tensor<B, 1>>,
+    /// Momentum of the running averages.
+    pub momentum: f64,
+    /// Numerical-stability constant.
+    pub epsilon: f64,
+}
+
+impl<B: Backend> Norm<B> {
+    /// A normalisation layer over `channels` channels.
+    pub fn new(channels: usize, cfg: &LayerConfig, device: &B::Device) -> Self {
+        let (gamma, beta) = if cfg.learnable_norm {
+            (
+                Some(Param::from_tensor(Tensor::ones([channels], device))),
+                Some(Param::from_tensor(Tensor::zeros([channels], device))),
+            )
+        } else {
+            (None, None)
+        };
+        Norm {
+            gamma,
+            beta,
+            running_mean: RunningState::new(Tensor::zeros([channels], device)),
+            running_var: RunningState::new(Tensor::ones([channels], device)),
+            momentum: cfg.norm_momentum,
+            epsilon: cfg.norm_epsilon,
+        }
+    }
+
+    /// Normalises per channel.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, channels, height, width]`
+    /// - output: same as `x`
+    pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
+        let [n, c, h, w] = x.dims();
+        let (mean, var) = match mode {
+            NormMode::Running => (
+                self.running_mean.value().reshape([1, c, 1, 1]),
+                self.running_var.value().reshape([1, c, 1, 1]),
+            ),
+            NormMode::Batch | NormMode::BatchUpdateRunning => {
+                let flat = x.clone().swap_dims(0, 1).reshape([c, n * h * w]);
+                let mean = flat.clone().mean_dim(1);
+                let var = flat.sub(mean.clone()).square().mean_dim(1);
+                if mode == NormMode::BatchUpdateRunning {
+                    let m = self.momentum;
+                    let rm = self.running_mean.value_sync().mul_scalar(1.0 - m);
+                    let rv = self.running_var.value_sync().mul_scalar(1.0 - m);
+                    self.running_mean
+                        .update(rm.add(mean.clone().detach().reshape([c]).mul_scalar(m)));
+                    // Unbiased variance for the running estimate, as PyTorch does.
+                    let count = (n * h * w) as f64;
+                    let unbias = if count > 1.0 { count / (count - 1.0) } else { 1.0 };
+                    self.running_var.update(
+                        rv.add(var.clone().detach().reshape([c]).mul_scalar(m * unbias)),
+                    );
+                }
+                (mean.reshape([1, c, 1, 1]), var.reshape([1, c, 1, 1]))
+            }
+        };
+        let mut y = x.sub(mean).div(var.add_scalar(self.epsilon).sqrt());
+        if let Some(g) = &self.gamma {
+            y = y.mul(g.val().reshape([1, c, 1, 1]));
+        }
+        if let Some(b) = &self.beta {
+            y = y.add(b.val().reshape([1, c, 1, 1]));
+        }
+        y
+    }
+}
+
+fn conv(
+    c_in: usize,
+    c_out: usize,
+    kernel: [usize; 2],
+    stride: usize,
+    groups: usize,
+) -> Conv2dConfig {
+    Conv2dConfig::new([c_in, c_out], kernel)
+        .with_stride([stride, stride])
+        .with_groups(groups)
+        .with_padding(PaddingConfig2d::Explicit(
+            kernel[0] / 2,
+            kernel[1] / 2,
+            kernel[0] / 2,
+            kernel[1] / 2,
+        ))
+        .with_bias(false)
+}
+
+/// ReLU, convolution, normalisation.
+#[derive(Module, Debug)]
+pub struct ReluConvNorm<B: Backend> {
+    /// The convolution (no bias).
+    pub conv: Conv2d<B>,
+    /// The normalisation after it.
+    pub norm: Norm<B>,
+}
+
+impl<B: Backend> ReluConvNorm<B> {
+    /// A ReLU-Conv-BN unit with a square `kernel` and `stride`.
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        cfg: &LayerConfig,
+        device: &B::Device,
+    ) -> Self {
+        ReluConvNorm {
+            conv: conv(c_in, c_out, [kernel, kernel], stride, 1).init(device),
+            norm: Norm::new(c_out, cfg, device),
+        }
+    }
+
+    /// # Shapes
+    /// - `x`: `[batch, c_in, h, w]`; output: `[batch, c_out, h / stride, w / stride]`
+    pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
+        self.norm.forward(self.conv.forward(relu(x)), mode)
+    }
+}
+
+/// Depthwise convolution (one filter per channel) followed by a pointwise 1x1 convolution.
+///
+/// Every separable convolution of the project goes through [`separable`], so its
+/// formulation can be swapped (e.g. for shifted multiply-adds) in one place.
+#[derive(Module, Debug)]
+pub struct Separable<B: Backend> {
+    /// Depthwise `k x k` convolution, `groups = channels`.
+    pub depthwise: Conv2d<B>,
+    /// Pointwise 1x1 convolution.
+    pub pointwise: Conv2d<B>,
+}
+
+impl<B: Backend> Separable<B> {
+    fn new(c: usize, k: usize, device: &B::Device) -> Self {
+        Separable {
+            depthwise: conv(c, c, [k, k], 1, c).init(device),
+            pointwise: conv(c, c, [1, 1], 1, 1).init(device),
+        }
+    }
+}
+
+/// Applies a separable convolution: depthwise then pointwise.
+///
+/// # Shapes
+/// - `x`: `[batch, c, h, w]`; output: `[batch, c, h, w]`
+pub fn separable<B: Backend>(sep: &Separable<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    sep.pointwise.forward(sep.depthwise.forward(x))
+}
+
+/// A pair of ReLU-SepConv-BN units (the `sepK` operations).
+#[derive(Module, Debug)]
+pub struct SepConvPair<B: Backend> {
+    /// First separable convolution.
+    pub sep1: Separable<B>,
+    /// Normalisation after the first.
+    pub norm1: Norm<B>,
+    /// Second separable convolution.
+    pub sep2: Separable<B>,
+    /// Normalisation after the second.
+    pub norm2: Norm<B>,
+}
+
+impl<B: Backend> SepConvPair<B> {
+    fn new(c: usize, k: usize, cfg: &LayerConfig, device: &B::Device) -> Self {
+        SepConvPair {
+            sep1: Separable::new(c, k, device),
+            norm1: Norm::new(c, cfg, device),
+            sep2: Separable::new(c, k, device),
+            norm2: Norm::new(c, cfg, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
+        let x = self.norm1.forward(separable(&self.sep1, relu(x)), mode);
+        self.norm2.forward(separable(&self.sep2, relu(x)), mode)
+    }
+}
+
+/// ReLU, a 1x7 convolution, a 7x1 convolution, normalisation (the `c17` operation).
+#[derive(Module, Debug)]
+pub struct Conv1x7x1<B: Backend> {
+    /// The 1x7 convolution.
+    pub conv_1x7: Conv2d<B>,
+    /// The 7x1 convolution.
+    pub conv_7x1: Conv2d<B>,
+    /// Normalisation.
+    pub norm: Norm<B>,
+}
+
+impl<B: Backend> Conv1x7x1<B> {
+    fn new(c: usize, cfg: &LayerConfig, device: &B::Device) -> Self {
+        Conv1x7x1 {
+            conv_1x7: conv(c, c, [1, 7], 1, 1).init(device),
+            conv_7x1: conv(c, c, [7, 1], 1, 1).init(device),
+            norm: Norm::new(c, cfg, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
+        self.norm
+            .forward(self.conv_7x1.forward(self.conv_1x7.forward(relu(x))), mode)
+    }
+}
+
+/// The identity operation (no parameters).
+#[derive(Module, Debug, Clone, Default)]
+pub struct Identity;
+
+/// One candidate operation of a choice block.
+#[derive(Module, Debug)]
+pub enum Op<B: Backend> {
+    /// `id`.
+    Identity(Identity),
+    /// `sep3`, `sep5`, `sep7`.
+    SepConv(SepConvPair<B>),
+    /// `c17`.
+    Conv1x7x1(Conv1x7x1<B>),
+    /// `max3`.
+    MaxPool(MaxPool2d),
+    /// `avg3` (padding not counted in the average).
+    AvgPool(AvgPool2d),
+}
+
+impl<B: Backend> Op<B> {
+    /// The module for `kind` on `channels` channels (stride 1, shape-preserving).
+    pub fn new(kind: OpKind, channels: usize, cfg: &LayerConfig, device: &B::Device) -> Self {
+        let pad = PaddingConfig2d::Explicit(1, 1, 1, 1);
+        match kind {
+            OpKind::Identity => Op::Identity(Identity),
+            OpKind::SepConv3 => Op::SepConv(SepConvPair::new(channels, 3, cfg, device)),
+            OpKind::SepConv5 => Op::SepConv(SepConvPair::new(channels, 5, cfg, device)),
+            OpKind::SepConv7 => Op::SepConv(SepConvPair::new(channels, 7, cfg, device)),
+            OpKind::Conv1x7x1 => Op::Conv1x7x1(Conv1x7x1::new(channels, cfg, device)),
+            OpKind::MaxPool3 => Op::MaxPool(
+                MaxPool2dConfig::new([3, 3])
+                    .with_strides([1, 1])
+                    .with_padding(pad)
+                    .init(),
+            ),
+            OpKind::AvgPool3 => Op::AvgPool(
+                AvgPool2dConfig::new([3, 3])
+                    .with_strides([1, 1])
+                    .with_padding(pad)
+                    .with_count_include_pad(false)
+                    .init(),
+            ),
+        }
+    }
+
+    /// # Shapes
+    /// - `x`: `[batch, c, h, w]`; output: `[batch, c, h, w]`
+    pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
+        match self {
+            Op::Identity(_) => x,
+            Op::SepConv(m) => m.forward(x, mode),
+            Op::Conv1x7x1(m) => m.forward(x, mode),
+            Op::MaxPool(m) => m.forward(x),
+            Op::AvgPool(m) => m.forward(x),
+        }
+    }
+}
+
+/// Halves the resolution with two stride-2 1x1 convolutions, the second on the input
+/// shifted by one pixel, concatenated (as in DARTS), then normalises.
+#[derive(Module, Debug)]
+pub struct FactorizedReduce<B: Backend> {
+    /// Stride-2 1x1 convolution on the input.
+    pub conv_a: Conv2d<B>,
+    /// Stride-2 1x1 convolution on the input shifted by one pixel.
+    pub conv_b: Conv2d<B>,
+    /// Normalisation of the concatenation.
+    pub norm: Norm<B>,
+}
+
+impl<B: Backend> FactorizedReduce<B> {
+    /// Reduces `c_in` channels at resolution `h x w` to `c_out` at `ceil(h/2) x ceil(w/2)`.
+    pub fn new(c_in: usize, c_out: usize, cfg: &LayerConfig, device: &B::Device) -> Self {
+        let a = c_out / 2;
+        FactorizedReduce {
+            conv_a: conv(c_in, a, [1, 1], 2, 1).init(device),
+            conv_b: conv(c_in, c_out - a, [1, 1], 2, 1).init(device),
+            norm: Norm::new(c_out, cfg, device),
+        }
+    }
+
+    /// # Shapes
+    /// - `x`: `[batch, c_in, h, w]`; output: `[batch, c_out, ceil(h/2), ceil(w/2)]`
+    pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
+        let x = relu(x);
+        let [_, _, h, w] = x.dims();
+        let shifted = x
+            .clone()
+            .slice(s![.., .., 1..h, 1..w])
+            .pad((0, 1, 0, 1), PadMode::Constant(0.0));
+        let y = Tensor::cat(
+            vec![self.conv_a.forward(x), self.conv_b.forward(shifted)],
+            1,
+        );
+        self.norm.forward(y, mode)
+    }
+}
+
+/// Brings a cell input to the cell's width (and resolution).
+#[derive(Module, Debug)]
+pub enum Preprocess<B: Backend> {
+    /// Same resolution: a 1x1 ReLU-Conv-BN.
+    Project(ReluConvNorm<B>),
+    /// Twice the resolution: a factorized reduction.
+    Reduce(FactorizedReduce<B>),
+}
+
+impl<B: Backend> Preprocess<B> {
+    /// # Shapes
+    /// - `x`: `[batch, c_in, h, w]`; output: `[batch, c_out, h', w']`
+    pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
+        match self {
+            Preprocess::Project(m) => m.forward(x, mode),
+            Preprocess::Reduce(m) => m.forward(x, mode),
+        }
+    }
+}

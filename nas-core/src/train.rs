@@ -1,0 +1,414 @@
+//! Training loops for the supernet and stand-alone models, with step and epoch hooks.
+//!
+//! Both use SGD with Nesterov momentum and a cosine learning-rate decay by default. The
+//! supernet's L2 penalty covers only the paths active in each step, so the optimizer's
+//! own weight decay is never used for it.
+
+use std::ops::ControlFlow;
+
+use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Int, Tensor};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::data::{ImageDataset, batch_indices};
+use crate::network::Plan;
+use crate::ops::NormMode;
+use crate::standalone::StandaloneModel;
+use crate::supernet::{DropPathConfig, Supernet};
+
+/// A training run that cannot start.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum TrainError {
+    /// A setting is out of range.
+    #[error("invalid training configuration: {0}")]
+    Config(String),
+    /// The data do not fit the model.
+    #[error("data do not fit the model: {0}")]
+    Data(String),
+}
+
+/// Learning-rate schedule over the whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// `lr * (1 + cos(pi * step / total)) / 2`.
+    Cosine,
+    /// `lr` throughout.
+    Constant,
+}
+
+/// SGD settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// Initial learning rate.
+    pub lr: f64,
+    /// Momentum (0 for plain SGD).
+    pub momentum: f64,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// Learning-rate schedule.
+    pub schedule: LrSchedule,
+    /// L2 weight: the penalty is `l2 / 2 * sum(w^2)` over convolution and linear weights
+    /// (for the supernet, only those of the paths active in the step).
+    pub l2: f64,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: true,
+            schedule: LrSchedule::Cosine,
+            l2: 1e-4,
+        }
+    }
+}
+
+impl OptimConfig {
+    /// The learning rate at `step` of `total`.
+    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
+        match self.schedule {
+            LrSchedule::Constant => self.lr,
+            LrSchedule::Cosine => {
+                let t = step as f64 / total.max(1) as f64;
+                self.lr * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), TrainError> {
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(TrainError::Config(format!("lr = {}: must be positive", self.lr)));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(TrainError::Config(format!(
+                "momentum = {}: must be in [0, 1)",
+                self.momentum
+            )));
+        }
+        if !(self.l2 >= 0.0 && self.l2.is_finite()) {
+            return Err(TrainError::Config(format!("l2 = {}: must be >= 0", self.l2)));
+        }
+        Ok(())
+    }
+
+    fn sgd(&self) -> SgdConfig {
+        let momentum = (self.momentum > 0.0).then(|| {
+            MomentumConfig::new()
+                .with_momentum(self.momentum)
+                .with_dampening(0.0)
+                .with_nesterov(self.nesterov)
+        });
+        SgdConfig::new().with_momentum(momentum)
+    }
+}
+
+/// Supernet training settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupernetTrainConfig {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Examples per step (split into `ghost_batches`).
+    pub batch_size: usize,
+    /// Ghost batches per step, each with its own dropout mask and normalisation statistics.
+    pub ghost_batches: usize,
+    /// Optimizer settings.
+    pub optim: OptimConfig,
+    /// Scheduled path dropout.
+    pub drop_path: DropPathConfig,
+    /// Seed of data order and dropout masks.
+    pub seed: u64,
+}
+
+impl Default for SupernetTrainConfig {
+    fn default() -> Self {
+        SupernetTrainConfig {
+            epochs: 5,
+            batch_size: 64,
+            ghost_batches: 2,
+            optim: OptimConfig::default(),
+            drop_path: DropPathConfig::default(),
+            seed: 0,
+        }
+    }
+}
+
+/// Stand-alone training settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StandaloneTrainConfig {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// Optimizer settings.
+    pub optim: OptimConfig,
+    /// Seed of data order.
+    pub seed: u64,
+}
+
+impl Default for StandaloneTrainConfig {
+    fn default() -> Self {
+        StandaloneTrainConfig {
+            epochs: 5,
+            batch_size: 64,
+            optim: OptimConfig::default(),
+            seed: 0,
+        }
+    }
+}
+
+/// Reported after each step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepInfo {
+    /// Step index from 0.
+    pub step: usize,
+    /// Steps in the whole run.
+    pub total_steps: usize,
+    /// Epoch index from 0.
+    pub epoch: usize,
+    /// Mean cross-entropy of the batch.
+    pub loss: f64,
+    /// L2 penalty of the step.
+    pub penalty: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Path-dropout rate used (0 for stand-alone training).
+    pub drop_rate: f64,
+}
+
+/// Reported after each epoch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EpochInfo {
+    /// Epoch index from 0.
+    pub epoch: usize,
+    /// Epochs in the run.
+    pub epochs: usize,
+    /// Mean cross-entropy over the epoch's steps.
+    pub mean_loss: f64,
+    /// Training accuracy over the epoch (under the masks used in training).
+    pub train_accuracy: f64,
+}
+
+/// Called during training; the harness uses it for progress bars and checkpoints.
+/// Returning `ControlFlow::Break(())` stops training after the current step or epoch.
+pub trait TrainHook<M> {
+    /// After every optimisation step.
+    fn on_step(&mut self, _info: &StepInfo) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+    /// After every epoch, with the model as it is then.
+    fn on_epoch(&mut self, _info: &EpochInfo, _model: &M) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// A hook that does nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoHook;
+impl<M> TrainHook<M> for NoHook {}
+
+/// What a training run did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainReport {
+    /// Steps taken.
+    pub steps: usize,
+    /// One entry per completed epoch.
+    pub epochs: Vec<EpochInfo>,
+    /// Whether a hook stopped the run early.
+    pub stopped_early: bool,
+}
+
+fn check_data(data: &ImageDataset, shape: [usize; 3], classes: usize, batch: usize) -> Result<(), TrainError> {
+    if data.shape != shape {
+        return Err(TrainError::Data(format!(
+            "images are {:?}, the space expects {:?}",
+            data.shape, shape
+        )));
+    }
+    if data.classes > classes {
+        return Err(TrainError::Data(format!(
+            "the data have {} classes, the model {classes}",
+            data.classes
+        )));
+    }
+    if data.len() < batch {
+        return Err(TrainError::Data(format!(
+            "{} training images, fewer than one batch of {batch}",
+            data.len()
+        )));
+    }
+    Ok(())
+}
+
+fn correct<B: burn::tensor::backend::Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> usize {
+    let pred = logits.argmax(1).flatten::<1>(0, 1);
+    pred.equal(labels).int().sum().into_scalar().elem::<i64>().max(0) as usize
+}
+
+
+/// Trains a supernet: each step samples one path-dropout mask per ghost batch at the
+/// scheduled rate, and adds the L2 penalty of the active paths to the cross-entropy.
+pub fn train_supernet<B: AutodiffBackend>(
+    model: Supernet<B>,
+    data: &ImageDataset,
+    cfg: &SupernetTrainConfig,
+    hook: &mut impl TrainHook<Supernet<B>>,
+) -> Result<(Supernet<B>, TrainReport), TrainError> {
+    if cfg.ghost_batches == 0 || cfg.batch_size < cfg.ghost_batches {
+        return Err(TrainError::Config(format!(
+            "batch_size {} must be at least ghost_batches {} (and ghost_batches at least 1)",
+            cfg.batch_size, cfg.ghost_batches
+        )));
+    }
+    if !(0.0..=1.0).contains(&cfg.drop_path.r_max) {
+        return Err(TrainError::Config(format!(
+            "drop_path.r_max = {}: must be in [0, 1]",
+            cfg.drop_path.r_max
+        )));
+    }
+    let space = model.space.clone();
+    let run = Run {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        optim: &cfg.optim,
+        seed: cfg.seed,
+        input_shape: space.input_shape,
+        classes: space.classes,
+    };
+    run.fit(model, data, hook, |model, x, step, total, rng| {
+        let rate = cfg.drop_path.rate(step, total);
+        let plan = cfg.drop_path.sample_plan(&space, rate, cfg.ghost_batches, rng);
+        let logits = model.forward(x, &plan);
+        (logits, model.l2_penalty(&plan, cfg.optim.l2), rate)
+    })
+}
+
+/// Trains a stand-alone model from its current weights with ordinary batch
+/// normalisation (batch statistics, running averages updated).
+pub fn train_standalone<B: AutodiffBackend>(
+    model: StandaloneModel<B>,
+    data: &ImageDataset,
+    cfg: &StandaloneTrainConfig,
+    hook: &mut impl TrainHook<StandaloneModel<B>>,
+) -> Result<(StandaloneModel<B>, TrainReport), TrainError> {
+    let plan = Plan::architecture(&model.space, &model.architecture);
+    let run = Run {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        optim: &cfg.optim,
+        seed: cfg.seed,
+        input_shape: model.space.input_shape,
+        classes: model.space.classes,
+    };
+    run.fit(model, data, hook, |model, x, _, _, _| {
+        let device = x.device();
+        let logits = model.forward(x, NormMode::BatchUpdateRunning);
+        let penalty = model
+            .net
+            .active_squared_weights(&plan, &device)
+            .mul_scalar(cfg.optim.l2 / 2.0);
+        (logits, penalty, 0.0)
+    })
+}
+
+/// The settings one training loop needs, whatever the model.
+struct Run<'a> {
+    epochs: usize,
+    batch_size: usize,
+    optim: &'a OptimConfig,
+    seed: u64,
+    input_shape: [usize; 3],
+    classes: usize,
+}
+
+impl Run<'_> {
+    /// The loop shared by both trainers. `forward(model, x, step, total, rng)` returns the
+    /// logits, the L2 penalty and the path-dropout rate of the step.
+    fn fit<B, M, F>(
+        &self,
+        mut model: M,
+        data: &ImageDataset,
+        hook: &mut impl TrainHook<M>,
+        mut forward: F,
+    ) -> Result<(M, TrainReport), TrainError>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B>,
+        F: FnMut(&M, Tensor<B, 4>, usize, usize, &mut StdRng) -> (Tensor<B, 2>, Tensor<B, 1>, f64),
+    {
+        self.optim.validate()?;
+        if self.batch_size == 0 {
+            return Err(TrainError::Config("batch_size must be at least 1".into()));
+        }
+        check_data(data, self.input_shape, self.classes, self.batch_size)?;
+        let device = model
+            .devices()
+            .first()
+            .cloned()
+            .ok_or_else(|| TrainError::Config("the model has no parameters".into()))?;
+        let steps_per_epoch = data.len() / self.batch_size;
+        let total = steps_per_epoch * self.epochs;
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        let mut optim = self.optim.sgd().init::<B, M>();
+        let ce = CrossEntropyLossConfig::new().init(&device);
+        let mut report = TrainReport {
+            steps: 0,
+            epochs: Vec::new(),
+            stopped_early: false,
+        };
+        for epoch in 0..self.epochs {
+            let (mut loss_sum, mut right, mut seen) = (0.0, 0usize, 0usize);
+            for idx in batch_indices(data.len(), self.batch_size, true, Some(&mut rng)) {
+                let step = report.steps;
+                let (x, y) = data.batch::<B>(&idx, &device);
+                let (logits, penalty, rate) = forward(&model, x, step, total, &mut rng);
+                let loss = ce.forward(logits.clone(), y.clone());
+                let grads = loss.clone().add(penalty.clone()).backward();
+                let grads = GradientsParams::from_grads(grads, &model);
+                let lr = self.optim.lr_at(step, total);
+                model = optim.step(lr, model, grads);
+                let loss_v: f64 = loss.into_scalar().elem();
+                loss_sum += loss_v;
+                right += correct(logits.inner(), y.inner());
+                seen += idx.len();
+                report.steps += 1;
+                let info = StepInfo {
+                    step,
+                    total_steps: total,
+                    epoch,
+                    loss: loss_v,
+                    penalty: penalty.into_scalar().elem(),
+                    lr,
+                    drop_rate: rate,
+                };
+                if hook.on_step(&info).is_break() {
+                    report.stopped_early = true;
+                    return Ok((model, report));
+                }
+            }
+            let info = EpochInfo {
+                epoch,
+                epochs: self.epochs,
+                mean_loss: loss_sum / steps_per_epoch.max(1) as f64,
+                train_accuracy: right as f64 / seen.max(1) as f64,
+            };
+            report.epochs.push(info.clone());
+            if hook.on_epoch(&info, &model).is_break() {
+                report.stopped_early = true;
+                break;
+            }
+        }
+        Ok((model, report))
+    }
+}
