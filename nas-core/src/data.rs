@@ -56,7 +56,10 @@ impl ImageDataset {
     ) -> Result<Self, DataError> {
         let size: usize = shape.iter().product();
         if size == 0 {
-            return Err(DataError::new(name, format!("image shape {shape:?} has a zero dimension")));
+            return Err(DataError::new(
+                name,
+                format!("image shape {shape:?} has a zero dimension"),
+            ));
         }
         if labels.is_empty() {
             return Err(DataError::new(name, "the data set is empty"));
@@ -71,7 +74,11 @@ impl ImageDataset {
                 ),
             ));
         }
-        if let Some((i, l)) = labels.iter().enumerate().find(|(_, l)| **l as usize >= classes) {
+        if let Some((i, l)) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| **l as usize >= classes)
+        {
             return Err(DataError::new(
                 name,
                 format!("label {l} of example {i} is out of range (classes: {classes})"),
@@ -211,7 +218,11 @@ fn gunzip_if_needed(name: &str, bytes: &[u8]) -> Result<Vec<u8>, DataError> {
 }
 
 /// Parses an IDX file (raw or gzipped) of unsigned bytes; returns its dimensions and payload.
-pub fn parse_idx(name: &str, bytes: &[u8], expected_dims: usize) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+pub fn parse_idx(
+    name: &str,
+    bytes: &[u8],
+    expected_dims: usize,
+) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let bytes = gunzip_if_needed(name, bytes)?;
     if bytes.len() < 4 {
         return Err(DataError::new(name, "too short for an IDX header"));
@@ -250,7 +261,11 @@ pub fn parse_idx(name: &str, bytes: &[u8], expected_dims: usize) -> Result<(Vec<
             format!(
                 "IDX dimensions {dims:?} need {expected} bytes of data, the file has {}{}",
                 payload.len(),
-                if payload.len() < expected { " (truncated)" } else { "" }
+                if payload.len() < expected {
+                    " (truncated)"
+                } else {
+                    ""
+                }
             ),
         ));
     }
@@ -271,7 +286,10 @@ pub fn idx_dataset(
     if dims[0] != ldims[0] {
         return Err(DataError::new(
             images_name,
-            format!("{} images but {labels_name} has {} labels", dims[0], ldims[0]),
+            format!(
+                "{} images but {labels_name} has {} labels",
+                dims[0], ldims[0]
+            ),
         ));
     }
     let pixels = pixels.into_iter().map(|p| p as f32 / 255.0).collect();
@@ -282,7 +300,8 @@ pub fn idx_dataset(
 /// Reads an IDX image/label file pair from disk (see [`idx_dataset`]).
 pub fn load_idx(images: &Path, labels: &Path, classes: usize) -> Result<ImageDataset, DataError> {
     let read = |p: &Path| {
-        std::fs::read(p).map_err(|e| DataError::new(p.display().to_string(), format!("cannot read: {e}")))
+        std::fs::read(p)
+            .map_err(|e| DataError::new(p.display().to_string(), format!("cannot read: {e}")))
     };
     idx_dataset(
         &images.display().to_string(),
@@ -308,5 +327,8 @@ pub fn embedded_fashion_mnist() -> Result<(ImageDataset, ImageDataset), DataErro
     let (tln, tl) = file!("train-labels-idx1-ubyte.gz");
     let (ein, ei) = file!("test-images-idx3-ubyte.gz");
     let (eln, el) = file!("test-labels-idx1-ubyte.gz");
-    Ok((idx_dataset(tin, ti, tln, tl, 10)?, idx_dataset(ein, ei, eln, el, 10)?))
+    Ok((
+        idx_dataset(tin, ti, tln, tl, 10)?,
+        idx_dataset(ein, ei, eln, el, 10)?,
+    ))
 }

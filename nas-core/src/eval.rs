@@ -1,9 +1,9 @@
 //! Evaluation: one-shot scoring of architectures with a trained supernet, evaluation of
 //! stand-alone models, and the [`Evaluator`] trait that search strategies see.
 
+use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -187,7 +187,9 @@ pub fn predict_standalone<B: Backend>(
 ) -> Result<Predictions, EvalError> {
     check_shape(data, model.space.input_shape, model.space.classes)?;
     let device = model.net.classifier.weight.val().device();
-    Ok(predict_batches(data, batch_size, &device, |x| model.forward(x, mode)))
+    Ok(predict_batches(data, batch_size, &device, |x| {
+        model.forward(x, mode)
+    }))
 }
 
 /// Symmetric KL divergence `KL(p||q) + KL(q||p)` between two predicted distributions

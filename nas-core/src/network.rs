@@ -250,7 +250,11 @@ impl<B: Backend> Network<B> {
         ghost: usize,
         trace: &mut Trace,
     ) -> Tensor<B, 2> {
-        assert_eq!(mask.cells.len(), self.cells.len(), "mask has wrong cell count");
+        assert_eq!(
+            mask.cells.len(),
+            self.cells.len(),
+            "mask has wrong cell count"
+        );
         let s = self.stem.norm.forward(self.stem.conv.forward(x), mode);
         let (mut s0, mut s1) = (s.clone(), s);
         for (ci, (cell, cm)) in self.cells.iter().zip(&mask.cells).enumerate() {
@@ -274,7 +278,11 @@ impl<B: Backend> Network<B> {
         (ghost, ci): (usize, usize),
         trace: &mut Trace,
     ) -> Tensor<B, 4> {
-        assert_eq!(cm.blocks.len(), cell.blocks.len(), "mask has wrong block count");
+        assert_eq!(
+            cm.blocks.len(),
+            cell.blocks.len(),
+            "mask has wrong block count"
+        );
         let mut states = vec![cell.pre0.forward(s0, mode), cell.pre1.forward(s1, mode)];
         for (bi, (block, bm)) in cell.blocks.iter().zip(&cm.blocks).enumerate() {
             let input = bm
@@ -321,10 +329,18 @@ impl<B: Backend> Network<B> {
     ///
     /// # Panics
     /// If the plan is empty or has more ghost batches than `x` has examples.
-    pub fn forward_plan(&self, x: Tensor<B, 4>, plan: &Plan, mode: NormMode) -> (Tensor<B, 2>, Trace) {
+    pub fn forward_plan(
+        &self,
+        x: Tensor<B, 4>,
+        plan: &Plan,
+        mode: NormMode,
+    ) -> (Tensor<B, 2>, Trace) {
         let n = x.dims()[0];
         let g = plan.ghosts.len();
-        assert!(g >= 1 && g <= n, "a plan needs 1..=batch ghost batches (batch {n}, ghosts {g})");
+        assert!(
+            g >= 1 && g <= n,
+            "a plan needs 1..=batch ghost batches (batch {n}, ghosts {g})"
+        );
         let mut trace = Trace::default();
         if g == 1 {
             let y = self.forward_mask(x, &plan.ghosts[0], mode, 0, &mut trace);

@@ -12,7 +12,7 @@
 //! separated by `/`, and a block as `<inputs>:<ops>`, each a comma-separated list:
 //!
 //! ```text
-//! N=0,1:sep3,id/2:max3/1,3:sep5/4:avg3;R=0:sep7/1,2:c17,id/3:max3/0,4:sep3
+//! N=0,1:id,sep3/2:max3/1,3:sep5/4:avg3;R=0:sep7/1,2:id,c17/3:max3/0,4:sep3
 //! ```
 //!
 //! Input `0` is the cell before the previous one, `1` the previous cell, and `2 + i`
@@ -290,6 +290,9 @@ impl SearchSpace {
                 self.stacks
             ));
         }
+        if self.cells_per_stack == 0 {
+            return bad("cells_per_stack must be at least 1".into());
+        }
         if self.blocks_per_cell == 0 {
             return bad("blocks_per_cell must be at least 1".into());
         }
@@ -314,7 +317,10 @@ impl SearchSpace {
         }
         let [c, h, w] = self.input_shape;
         if c == 0 || h == 0 || w == 0 {
-            return bad(format!("input_shape {:?} has a zero dimension", self.input_shape));
+            return bad(format!(
+                "input_shape {:?} has a zero dimension",
+                self.input_shape
+            ));
         }
         let min_side = 1usize << (self.stacks - 1);
         if h < min_side || w < min_side {

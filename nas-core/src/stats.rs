@@ -18,7 +18,11 @@ pub struct ModelStats {
 
 impl ModelStats {
     /// Parameters and multiply-adds of `arch`'s stand-alone model.
-    pub fn of(space: &SearchSpace, arch: &Architecture, cfg: &LayerConfig) -> Result<Self, SpaceError> {
+    pub fn of(
+        space: &SearchSpace,
+        arch: &Architecture,
+        cfg: &LayerConfig,
+    ) -> Result<Self, SpaceError> {
         space.validate()?;
         space.check(arch)?;
         let norm = |c: usize| if cfg.learnable_norm { 2 * c as u64 } else { 0 };

@@ -28,7 +28,11 @@ pub struct Supernet<B: Backend> {
 
 impl<B: Backend> Supernet<B> {
     /// A freshly initialised supernet for `space`.
-    pub fn new(space: &SearchSpace, cfg: &LayerConfig, device: &B::Device) -> Result<Self, SpaceError> {
+    pub fn new(
+        space: &SearchSpace,
+        cfg: &LayerConfig,
+        device: &B::Device,
+    ) -> Result<Self, SpaceError> {
         space.validate()?;
         Ok(Supernet {
             net: Network::new(space, cfg, device, |_, _, _| true),
@@ -83,7 +87,11 @@ impl<B: Backend> Supernet<B> {
                 }
             }
         }
-        Ok(StandaloneModel::from_parts(net, self.space.clone(), arch.clone()))
+        Ok(StandaloneModel::from_parts(
+            net,
+            self.space.clone(),
+            arch.clone(),
+        ))
     }
 }
 
@@ -121,7 +129,11 @@ impl DropPathConfig {
     /// linear in between.
     pub fn rate(&self, step: usize, total: usize) -> f64 {
         if total <= 1 {
-            return if total == 1 && step >= 1 { self.r_max } else { 0.0 };
+            return if total == 1 && step >= 1 {
+                self.r_max
+            } else {
+                0.0
+            };
         }
         self.r_max * (step.min(total - 1) as f64 / (total - 1) as f64)
     }
@@ -157,7 +169,11 @@ impl DropPathConfig {
 
     /// Keep flags for the `k` incoming paths of one node.
     pub fn sample_node<R: Rng + ?Sized>(&self, k: usize, rate: f64, rng: &mut R) -> Vec<bool> {
-        let p_drop = if rate <= 0.0 { 0.0 } else { rate.min(1.0).powf(1.0 / k as f64) };
+        let p_drop = if rate <= 0.0 {
+            0.0
+        } else {
+            rate.min(1.0).powf(1.0 / k as f64)
+        };
         let mut keep: Vec<bool> = (0..k).map(|_| rng.random::<f64>() >= p_drop).collect();
         if k > 0 && self.all_dropped == AllDropped::KeepOne && !keep.iter().any(|&x| x) {
             keep[rng.random_range(0..k)] = true;

@@ -87,7 +87,10 @@ impl OptimConfig {
 
     fn validate(&self) -> Result<(), TrainError> {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(TrainError::Config(format!("lr = {}: must be positive", self.lr)));
+            return Err(TrainError::Config(format!(
+                "lr = {}: must be positive",
+                self.lr
+            )));
         }
         if !(0.0..1.0).contains(&self.momentum) {
             return Err(TrainError::Config(format!(
@@ -96,7 +99,10 @@ impl OptimConfig {
             )));
         }
         if !(self.l2 >= 0.0 && self.l2.is_finite()) {
-            return Err(TrainError::Config(format!("l2 = {}: must be >= 0", self.l2)));
+            return Err(TrainError::Config(format!(
+                "l2 = {}: must be >= 0",
+                self.l2
+            )));
         }
         Ok(())
     }
@@ -229,7 +235,12 @@ pub struct TrainReport {
     pub stopped_early: bool,
 }
 
-fn check_data(data: &ImageDataset, shape: [usize; 3], classes: usize, batch: usize) -> Result<(), TrainError> {
+fn check_data(
+    data: &ImageDataset,
+    shape: [usize; 3],
+    classes: usize,
+    batch: usize,
+) -> Result<(), TrainError> {
     if data.shape != shape {
         return Err(TrainError::Data(format!(
             "images are {:?}, the space expects {:?}",
@@ -251,11 +262,18 @@ fn check_data(data: &ImageDataset, shape: [usize; 3], classes: usize, batch: usi
     Ok(())
 }
 
-fn correct<B: burn::tensor::backend::Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> usize {
+fn correct<B: burn::tensor::backend::Backend>(
+    logits: Tensor<B, 2>,
+    labels: Tensor<B, 1, Int>,
+) -> usize {
     let pred = logits.argmax(1).flatten::<1>(0, 1);
-    pred.equal(labels).int().sum().into_scalar().elem::<i64>().max(0) as usize
+    pred.equal(labels)
+        .int()
+        .sum()
+        .into_scalar()
+        .elem::<i64>()
+        .max(0) as usize
 }
-
 
 /// Trains a supernet: each step samples one path-dropout mask per ghost batch at the
 /// scheduled rate, and adds the L2 penalty of the active paths to the cross-entropy.
@@ -288,7 +306,9 @@ pub fn train_supernet<B: AutodiffBackend>(
     };
     run.fit(model, data, hook, |model, x, step, total, rng| {
         let rate = cfg.drop_path.rate(step, total);
-        let plan = cfg.drop_path.sample_plan(&space, rate, cfg.ghost_batches, rng);
+        let plan = cfg
+            .drop_path
+            .sample_plan(&space, rate, cfg.ghost_batches, rng);
         let logits = model.forward(x, &plan);
         (logits, model.l2_penalty(&plan, cfg.optim.l2), rate)
     })

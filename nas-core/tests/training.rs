@@ -1,0 +1,306 @@
+//! Training and evaluation on real images (the embedded Fashion-MNIST subset), model
+//! statistics, and reproducibility.
+
+use std::ops::ControlFlow;
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use nas_core::data::{ImageDataset, embedded_fashion_mnist};
+use nas_core::eval::{Evaluator, OneShotEvaluator, predict_standalone};
+use nas_core::ops::{LayerConfig, NormMode};
+use nas_core::space::SearchSpace;
+use nas_core::standalone::StandaloneModel;
+use nas_core::stats::ModelStats;
+use nas_core::supernet::Supernet;
+use nas_core::train::{
+    EpochInfo, NoHook, OptimConfig, StandaloneTrainConfig, StepInfo, SupernetTrainConfig,
+    TrainHook, train_standalone, train_supernet,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+type Cpu = Flex;
+type Ad = Autodiff<Cpu>;
+
+/// Images are halved to 14x14 (2x2 means) so that CPU training in tests stays short.
+fn space() -> SearchSpace {
+    SearchSpace {
+        filters: 8,
+        input_shape: [1, 14, 14],
+        ..SearchSpace::default()
+    }
+}
+
+fn halve(d: &ImageDataset) -> ImageDataset {
+    let [c, h, w] = d.shape;
+    let (h2, w2) = (h / 2, w / 2);
+    let mut pixels = Vec::with_capacity(d.len() * c * h2 * w2);
+    for img in d.pixels.chunks_exact(c * h * w) {
+        for ch in 0..c {
+            for y in 0..h2 {
+                for x in 0..w2 {
+                    let at = |dy: usize, dx: usize| img[ch * h * w + (2 * y + dy) * w + 2 * x + dx];
+                    pixels.push((at(0, 0) + at(0, 1) + at(1, 0) + at(1, 1)) / 4.0);
+                }
+            }
+        }
+    }
+    ImageDataset::new("halved", pixels, d.labels.clone(), [c, h2, w2], d.classes).unwrap()
+}
+
+fn data(train: usize, test: usize) -> (ImageDataset, ImageDataset) {
+    let (tr, te) = embedded_fashion_mnist().unwrap();
+    let (mut tr, mut te) = (halve(&tr.head(train)), halve(&te.head(test)));
+    let (mean, std) = tr.channel_stats();
+    tr.normalize(&mean, &std);
+    te.normalize(&mean, &std);
+    (tr, te)
+}
+
+#[derive(Default)]
+struct Record {
+    losses: Vec<f64>,
+    rates: Vec<f64>,
+    epochs: Vec<EpochInfo>,
+}
+impl<M> TrainHook<M> for Record {
+    fn on_step(&mut self, info: &StepInfo) -> ControlFlow<()> {
+        self.losses.push(info.loss);
+        self.rates.push(info.drop_rate);
+        ControlFlow::Continue(())
+    }
+    fn on_epoch(&mut self, info: &EpochInfo, _: &M) -> ControlFlow<()> {
+        self.epochs.push(info.clone());
+        ControlFlow::Continue(())
+    }
+}
+
+#[test]
+fn embedded_data_is_balanced_fashion_mnist() {
+    let (train, test) = embedded_fashion_mnist().unwrap();
+    assert_eq!((train.len(), test.len()), (10_000, 2_000));
+    assert_eq!(train.shape, [1, 28, 28]);
+    for c in 0..10u8 {
+        assert_eq!(train.labels.iter().filter(|l| **l == c).count(), 1000);
+        assert_eq!(test.labels.iter().filter(|l| **l == c).count(), 200);
+    }
+    let max = train.pixels.iter().cloned().fold(0.0, f32::max);
+    assert!(max > 0.99 && max <= 1.0);
+}
+
+#[test]
+fn short_supernet_training_lowers_loss_and_beats_chance() {
+    let device = Default::default();
+    Ad::seed(&device, 0);
+    let space = space();
+    let (train, test) = data(1536, 400);
+    let model = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let cfg = SupernetTrainConfig {
+        epochs: 2,
+        batch_size: 64,
+        ghost_batches: 2,
+        optim: OptimConfig {
+            lr: 0.2,
+            ..OptimConfig::default()
+        },
+        ..SupernetTrainConfig::default()
+    };
+    let mut rec = Record::default();
+    let (model, report) = train_supernet(model, &train, &cfg, &mut rec).unwrap();
+    assert_eq!(report.steps, 48);
+    assert_eq!(rec.rates[0], 0.0);
+    assert!((rec.rates[47] - cfg.drop_path.r_max).abs() < 1e-12);
+    let first: f64 = rec.losses[..6].iter().sum::<f64>() / 6.0;
+    let last: f64 = rec.losses[42..].iter().sum::<f64>() / 6.0;
+    assert!(last < first * 0.9, "loss {first:.3} -> {last:.3}");
+    assert!(rec.epochs[1].train_accuracy > 0.3, "{:?}", rec.epochs);
+    // One-shot accuracy of sampled architectures on held-out images beats chance (0.1).
+    let mut eval = OneShotEvaluator::new(model.valid(), test, 100, device).unwrap();
+    let mut rng = StdRng::seed_from_u64(1);
+    let accs: Vec<f64> = (0..3)
+        .map(|_| eval.evaluate(&space.sample(&mut rng)).unwrap().accuracy)
+        .collect();
+    let mean = accs.iter().sum::<f64>() / 3.0;
+    assert!(mean > 0.25, "one-shot accuracies {accs:?}");
+    eprintln!("supernet: loss {first:.3} -> {last:.3}, one-shot accuracies {accs:?}");
+    // Per-example distributions are available and sum to one.
+    let arch = space.sample(&mut rng);
+    let p = eval.predict(&arch).unwrap();
+    assert_eq!(p.probs.len(), 400 * 10);
+    for i in 0..400 {
+        let s: f32 = p.example(i).iter().sum();
+        assert!((s - 1.0).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn standalone_training_learns_and_uses_running_statistics() {
+    let device = Default::default();
+    Ad::seed(&device, 1);
+    let space = space();
+    let (train, test) = data(1024, 400);
+    let arch = space
+        .parse("N=0,1:id,sep3/2:max3/1,3:sep5/4:avg3;R=0:sep3/1,2:id,max3/3:avg3/0,4:sep3")
+        .unwrap();
+    let model = StandaloneModel::<Ad>::new(
+        &space,
+        &arch,
+        &// A short run: running averages must follow the fast-moving early weights.
+        LayerConfig::new().with_norm_momentum(0.5),
+        &device,
+    )
+    .unwrap();
+    let cfg = StandaloneTrainConfig {
+        epochs: 2,
+        batch_size: 64,
+        optim: OptimConfig {
+            lr: 0.1,
+            ..OptimConfig::default()
+        },
+        seed: 3,
+    };
+    let mut rec = Record::default();
+    let (model, _) = train_standalone(model, &train, &cfg, &mut rec).unwrap();
+    let first: f64 = rec.losses[..4].iter().sum::<f64>() / 4.0;
+    let last: f64 = rec.losses[28..].iter().sum::<f64>() / 4.0;
+    assert!(last < first * 0.8, "loss {first:.3} -> {last:.3}");
+    let inner = model.valid();
+    let running = predict_standalone(&inner, &test, 100, NormMode::Running).unwrap();
+    let batch = predict_standalone(&inner, &test, 100, NormMode::Batch).unwrap();
+    let train_eval = predict_standalone(&inner, &train, 100, NormMode::Running).unwrap();
+    eprintln!(
+        "stand-alone: loss {first:.3} -> {last:.3}, test {:?} batch-stat {:?} train {:?}",
+        running.metrics(),
+        batch.metrics(),
+        train_eval.metrics()
+    );
+    assert!(running.metrics().accuracy > 0.6, "{:?}", running.metrics());
+    // Running statistics were updated: evaluating with them differs from batch statistics.
+    let diff = running
+        .probs
+        .iter()
+        .zip(&batch.probs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(diff > 1e-3);
+}
+
+#[test]
+fn model_stats_match_the_built_model() {
+    let device = Default::default();
+    let mut rng = StdRng::seed_from_u64(9);
+    for (space, learnable) in [
+        (space(), true),
+        (
+            SearchSpace {
+                stacks: 2,
+                cells_per_stack: 2,
+                filters: 6,
+                input_shape: [3, 9, 9],
+                ..SearchSpace::default()
+            },
+            false,
+        ),
+    ] {
+        let cfg = LayerConfig::new().with_learnable_norm(learnable);
+        for _ in 0..5 {
+            let arch = space.sample(&mut rng);
+            let stats = ModelStats::of(&space, &arch, &cfg).unwrap();
+            let model = StandaloneModel::<Ad>::new(&space, &arch, &cfg, &device).unwrap();
+            let mut count = TrainableCount(0);
+            model.visit(&mut count);
+            assert_eq!(stats.params, count.0 as u64, "{arch}");
+            assert!(stats.macs > stats.params);
+        }
+    }
+    // A hand-checked case: the smallest model (identity everywhere) of a 2-stack space.
+    let tiny = SearchSpace {
+        stacks: 2,
+        blocks_per_cell: 1,
+        filters: 2,
+        classes: 2,
+        input_shape: [1, 4, 4],
+        ..SearchSpace::default()
+    };
+    let arch = tiny.parse("N=0:id;R=0:id").unwrap();
+    let cfg = LayerConfig::new().with_learnable_norm(false);
+    let s = ModelStats::of(&tiny, &arch, &cfg).unwrap();
+    // stem 1*2*9 = 18 weights at 16 pixels; cell 0 (F=2, 4x4): two 1x1 projections 2*2 and
+    // the output 1x1 2*2, each at 16 pixels; reduction cell (4 channels, 2x2): two
+    // factorized reductions 2*4 and output 4*4 at 4 pixels; cell 2 (4 channels, 2x2):
+    // projections 2*4 (reduce) and 4*4, output 4*4 at 4 pixels; classifier 4*2 + 2 bias.
+    let params = 18 + 3 * 4 + (8 + 8 + 16) + (8 + 16 + 16) + 8 + 2;
+    let macs = 18 * 16 + 3 * 4 * 16 + (8 + 8 + 16) * 4 + (8 + 16 + 16) * 4 + 8;
+    assert_eq!((s.params, s.macs), (params, macs));
+}
+
+/// Counts the elements of parameters that require gradients (not running statistics).
+struct TrainableCount(usize);
+impl<B: Backend> ModuleVisitor<B> for TrainableCount {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if param.val().is_require_grad() {
+            self.0 += param.val().shape().num_elements();
+        }
+    }
+}
+
+#[test]
+fn bad_training_configs_are_errors() {
+    let device = Default::default();
+    let space = SearchSpace {
+        stacks: 2,
+        filters: 4,
+        ..space()
+    };
+    let (train, _) = data(64, 1);
+    let model = || Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let base = SupernetTrainConfig {
+        epochs: 1,
+        batch_size: 16,
+        ..SupernetTrainConfig::default()
+    };
+    for (cfg, needle) in [
+        (
+            SupernetTrainConfig {
+                ghost_batches: 32,
+                ..base.clone()
+            },
+            "ghost_batches",
+        ),
+        (
+            SupernetTrainConfig {
+                batch_size: 128,
+                ..base.clone()
+            },
+            "fewer than one batch",
+        ),
+        (
+            SupernetTrainConfig {
+                optim: OptimConfig {
+                    lr: -1.0,
+                    ..OptimConfig::default()
+                },
+                ..base.clone()
+            },
+            "lr",
+        ),
+    ] {
+        let err = train_supernet(model(), &train, &cfg, &mut NoHook).unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    let rgb = ImageDataset::new(
+        "rgb",
+        vec![0.0; 3 * 28 * 28 * 16],
+        vec![0; 16],
+        [3, 28, 28],
+        10,
+    )
+    .unwrap();
+    let err = train_supernet(model(), &rgb, &base, &mut NoHook).unwrap_err();
+    assert!(err.to_string().contains("[3, 28, 28]"), "{err}");
+    let full_size = embedded_fashion_mnist().unwrap().0.head(64);
+    let err = train_supernet(model(), &full_size, &base, &mut NoHook).unwrap_err();
+    assert!(err.to_string().contains("[1, 28, 28]"), "{err}");
+}
