@@ -3,14 +3,14 @@
 //! architectures one-shot, retrain the best and a random one stand-alone, and compare.
 //!
 //! ```text
-//! cargo run --release -p nas-core --example demo            # about 3 minutes on 2 cores
-//! cargo run --release -p nas-core --example demo -- --quick # well under a minute
+//! cargo run --release -p nas-core --example demo            # a few minutes on 2 cores
+//! cargo run --release -p nas-core --example demo -- --quick # about a minute
 //! ```
 
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use nas_core::data::embedded_fashion_mnist;
 use nas_core::eval::{Evaluator, OneShotEvaluator, predict_standalone};
@@ -20,13 +20,13 @@ use nas_core::standalone::StandaloneModel;
 use nas_core::stats::ModelStats;
 use nas_core::supernet::Supernet;
 use nas_core::train::{
-    EpochInfo, StandaloneTrainConfig, StepInfo, SupernetTrainConfig, TrainHook, train_standalone,
-    train_supernet,
+    EpochInfo, OptimConfig, StandaloneTrainConfig, StepInfo, SupernetTrainConfig, TrainHook,
+    train_standalone, train_supernet,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-type Cpu = NdArray<f32>;
+type Cpu = Flex;
 type Ad = Autodiff<Cpu>;
 
 /// Prints a line every `every` steps and after each epoch.
@@ -65,9 +65,9 @@ impl<M> TrainHook<M> for Progress {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let quick = std::env::args().any(|a| a == "--quick");
     let (n_train, n_val, n_test, epochs, candidates) = if quick {
-        (1024, 500, 500, 1, 20)
+        (512, 250, 500, 2, 10)
     } else {
-        (4096, 1000, 2000, 3, 100)
+        (2048, 500, 1000, 2, 30)
     };
     let seed = 0;
     let device = Default::default();
@@ -100,6 +100,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cfg = SupernetTrainConfig {
         epochs,
         seed,
+        optim: OptimConfig {
+            lr: 0.2,
+            ..OptimConfig::default()
+        },
         ..SupernetTrainConfig::default()
     };
     println!(
@@ -133,6 +137,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let retrain = StandaloneTrainConfig {
         epochs,
         seed,
+        optim: OptimConfig {
+            lr: 0.1,
+            ..OptimConfig::default()
+        },
         ..StandaloneTrainConfig::default()
     };
     let random = &scored[scored.len() / 2];

@@ -38,7 +38,8 @@ pub struct LayerConfig {
     /// Added to the variance for numerical stability.
     #[config(default = 1e-5)]
     pub norm_epsilon: f64,
-    /// Weight of the newest batch in the running averages (stand-alone models only).
+    /// Weight of the newest batch in the running averages (stand-alone models only); the
+    /// first `1 / norm_momentum` updates use a plain cumulative average instead.
     #[config(default = 0.1)]
     pub norm_momentum: f64,
 }
@@ -57,6 +58,8 @@ pub struct Norm<B: Backend> {
     pub running_mean: RunningState<Tensor<B, 1>>,
     /// Running variance (used by [`NormMode::Running`]).
     pub running_var: RunningState<Tensor<B, 1>>,
+    /// Number of updates of the running averages so far, `[1]`.
+    pub running_updates: RunningState<Tensor<B, 1>>,
     /// Momentum of the running averages.
     pub momentum: f64,
     /// Numerical-stability constant.
@@ -79,6 +82,7 @@ impl<B: Backend> Norm<B> {
             beta,
             running_mean: RunningState::new(Tensor::zeros([channels], device)),
             running_var: RunningState::new(Tensor::ones([channels], device)),
+            running_updates: RunningState::new(Tensor::zeros([1], device)),
             momentum: cfg.norm_momentum,
             epsilon: cfg.norm_epsilon,
         }
@@ -124,12 +128,18 @@ impl<B: Backend> Norm<B> {
         y.reshape([n, c, h, w])
     }
 
+    /// Updates the running averages with weight `max(momentum, 1 / t)` at the `t`-th
+    /// update: a plain cumulative average at first, an exponential one afterwards, so
+    /// short runs are not biased towards the initial values (mean 0, variance 1).
     fn update_running(&self, mean: Tensor<B, 1>, var: Tensor<B, 1>, count: usize) {
-        let m = self.momentum;
-        let rm = self.running_mean.value_sync().mul_scalar(1.0 - m);
-        let rv = self.running_var.value_sync().mul_scalar(1.0 - m);
+        let t = self.running_updates.value_sync().add_scalar(1.0);
+        self.running_updates.update(t.clone());
+        let w = t.recip().clamp_min(self.momentum);
+        let keep = w.clone().neg().add_scalar(1.0);
+        let rm = self.running_mean.value_sync().mul(keep.clone());
+        let rv = self.running_var.value_sync().mul(keep);
         self.running_mean
-            .update(rm.add(mean.detach().mul_scalar(m)));
+            .update(rm.add(mean.detach().mul(w.clone())));
         // Unbiased variance for the running estimate, as PyTorch does.
         let unbias = if count > 1 {
             count as f64 / (count - 1) as f64
@@ -137,7 +147,7 @@ impl<B: Backend> Norm<B> {
             1.0
         };
         self.running_var
-            .update(rv.add(var.detach().mul_scalar(m * unbias)));
+            .update(rv.add(var.detach().mul_scalar(unbias).mul(w)));
     }
 }
 

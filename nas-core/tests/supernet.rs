@@ -397,3 +397,43 @@ fn every_op_kind_runs_alone() {
         assert!(!finite, "{op} produced NaN");
     }
 }
+
+#[test]
+fn allow_zero_leaves_empty_blocks_that_compute_nothing() {
+    let device = Default::default();
+    let space = small(2, 1, 4, [1, 8, 8]);
+    let net = Supernet::<Cpu>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let cfg = DropPathConfig {
+        r_max: 1.0,
+        all_dropped: AllDropped::AllowZero,
+    };
+    let mut rng = StdRng::seed_from_u64(14);
+    // At rate 1 every path is dropped: nothing but the always-on parts runs.
+    let plan = cfg.sample_plan(&space, 1.0, 2, &mut rng);
+    assert!(
+        plan.ghosts
+            .iter()
+            .flat_map(|g| &g.cells)
+            .flat_map(|c| &c.blocks)
+            .all(|b| !b.inputs.iter().any(|x| *x) && !b.ops.iter().any(|x| *x))
+    );
+    let (y, trace) = net.forward_traced(input::<Cpu>(4, space.input_shape, 9), &plan);
+    assert_eq!(y.dims(), [4, 5]);
+    assert!(trace.computed.is_empty());
+    // At a high rate some blocks lose all inputs: their ops are not computed even if on.
+    let plan = cfg.sample_plan(&space, 0.7, 4, &mut rng);
+    let (_, trace) = net.forward_traced(input::<Cpu>(8, space.input_shape, 9), &plan);
+    let mut some_cut = false;
+    for s in &trace.computed {
+        let b = &plan.ghosts[s.ghost].cells[s.cell].blocks[s.block];
+        assert!(b.ops[s.op] && b.inputs.iter().any(|x| *x));
+    }
+    for g in &plan.ghosts {
+        for c in &g.cells {
+            for b in &c.blocks {
+                some_cut |= b.ops.iter().any(|x| *x) && !b.inputs.iter().any(|x| *x);
+            }
+        }
+    }
+    assert!(some_cut, "no block lost all its inputs at rate 0.7");
+}
