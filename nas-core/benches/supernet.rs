@@ -5,6 +5,8 @@
 //! ```text
 //! cargo bench -p nas-core --bench supernet
 //! ```
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
 
 use std::hint::black_box;
 

@@ -3,8 +3,8 @@
 //! architectures one-shot, retrain the best and a random one stand-alone, and compare.
 //!
 //! ```text
-//! cargo run --release -p nas-core --example demo            # a few minutes on 2 cores
-//! cargo run --release -p nas-core --example demo -- --quick # about a minute
+//! cargo run --release -p nas-core --example demo            # about 7 minutes on 2 cores
+//! cargo run --release -p nas-core --example demo -- --quick # under 2 minutes
 //! ```
 
 use std::ops::ControlFlow;
@@ -37,7 +37,7 @@ struct Progress {
 
 impl<M> TrainHook<M> for Progress {
     fn on_step(&mut self, i: &StepInfo) -> ControlFlow<()> {
-        if (i.step + 1) % self.every == 0 || i.step + 1 == i.total_steps {
+        if (i.step + 1).is_multiple_of(self.every) || i.step + 1 == i.total_steps {
             println!(
                 "  step {:>4}/{}  loss {:.3}  lr {:.4}  drop rate {:.3}  ({:.0}s)",
                 i.step + 1,

@@ -291,6 +291,9 @@ impl<B: Backend> Conv1x7x1<B> {
 pub struct Identity;
 
 /// One candidate operation of a choice block.
+// A supernet holds a few hundred of these; boxing the large variants would save little
+// memory and burn's `Module` derive does not see through `Box`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Op<B: Backend> {
     /// `id`.
@@ -385,6 +388,7 @@ impl<B: Backend> FactorizedReduce<B> {
 }
 
 /// Brings a cell input to the cell's width (and resolution).
+#[allow(clippy::large_enum_variant)] // as for `Op`
 #[derive(Module, Debug)]
 pub enum Preprocess<B: Backend> {
     /// Same resolution: a 1x1 ReLU-Conv-BN.

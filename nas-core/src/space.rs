@@ -306,7 +306,7 @@ impl SearchSpace {
         if distinct.len() != self.ops.len() {
             return bad("the operation menu lists an operation twice".into());
         }
-        if self.filters < 2 || self.filters % 2 != 0 {
+        if self.filters < 2 || !self.filters.is_multiple_of(2) {
             return bad(format!(
                 "filters = {}: must be even and at least 2 (factorized reductions split channels in two)",
                 self.filters
