@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
-use nas_core::data::embedded_fashion_mnist;
+use nas_core::data::DataConfig;
 use nas_core::eval::{Evaluator, OneShotEvaluator, predict_standalone};
 use nas_core::ops::{LayerConfig, NormMode};
 use nas_core::space::SearchSpace;
@@ -79,16 +79,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!("search space: {} architectures", space.size()?);
 
-    let (train_all, mut test) = embedded_fashion_mnist()?;
-    // Held-out validation images come from the training file, after the training images.
-    let mut train = train_all.head(n_train);
-    let idx: Vec<usize> = (n_train..n_train + n_val).collect();
-    let mut val = train_all.select(&idx);
-    test = test.head(n_test);
-    let (mean, std) = train.channel_stats();
-    for d in [&mut train, &mut val, &mut test] {
-        d.normalize(&mean, &std);
+    // The embedded Fashion-MNIST subset: 10% of its training images are held out for
+    // validation (one-shot scoring); every split is normalised with training statistics.
+    let data = DataConfig {
+        train_limit: Some(n_train),
+        validation_limit: Some(n_val),
+        test_limit: Some(n_test),
+        ..DataConfig::default()
     }
+    .load()?;
+    let (train, val, test) = (data.train, data.validation, data.test);
     println!(
         "data: embedded Fashion-MNIST, {} train / {} validation / {} test images",
         train.len(),
@@ -104,6 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             lr: 0.2,
             ..OptimConfig::default()
         },
+        augment: data.augment,
         ..SupernetTrainConfig::default()
     };
     println!(
@@ -141,6 +142,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             lr: 0.1,
             ..OptimConfig::default()
         },
+        augment: data.augment,
         ..StandaloneTrainConfig::default()
     };
     let random = &scored[scored.len() / 2];

@@ -1,11 +1,20 @@
-//! Image data sets in memory and seeded mini-batches as burn tensors.
+//! Image data sets in memory, their loaders, splits and augmentation, and seeded
+//! mini-batches as burn tensors.
 //!
-//! Pixels are kept as `f32` in `[channel, height, width]` order per image. The embedded
-//! Fashion-MNIST subset ([`embedded_fashion_mnist`]) ships inside the crate, so the
-//! default job runs offline.
+//! Pixels are kept as `f32` in `[channel, height, width]` order per image. Sources:
+//!
+//! - the embedded Fashion-MNIST subset ([`embedded_fashion_mnist`]), which ships inside
+//!   the crate so the default job runs offline;
+//! - MNIST / Fashion-MNIST IDX files, raw or gzipped ([`load_idx_dir`]);
+//! - CIFAR-10 and CIFAR-100 binary files ([`load_cifar10`], [`load_cifar100`]).
+//!
+//! [`DataConfig::load`] turns a source into train / validation / test splits, normalised
+//! per channel with statistics of the training split.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -90,6 +99,26 @@ impl ImageDataset {
             shape,
             classes,
         })
+    }
+
+    /// Checks that the images have `shape` and their labels fit a `classes`-way classifier.
+    pub fn check_fits(&self, shape: [usize; 3], classes: usize) -> Result<(), DataError> {
+        if self.shape != shape {
+            return Err(DataError::new(
+                "data set",
+                format!("images are {:?}, the model expects {shape:?}", self.shape),
+            ));
+        }
+        if self.classes > classes {
+            return Err(DataError::new(
+                "data set",
+                format!(
+                    "the data have {} classes, the model {classes}",
+                    self.classes
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Number of images.
@@ -331,4 +360,382 @@ pub fn embedded_fashion_mnist() -> Result<(ImageDataset, ImageDataset), DataErro
         idx_dataset(tin, ti, tln, tl, 10)?,
         idx_dataset(ein, ei, eln, el, 10)?,
     ))
+}
+
+impl ImageDataset {
+    /// The images of several data sets of the same shape, one after the other.
+    pub fn concat(name: &str, parts: Vec<ImageDataset>) -> Result<ImageDataset, DataError> {
+        let first = parts
+            .first()
+            .ok_or_else(|| DataError::new(name, "the data set is empty"))?;
+        let (shape, classes) = (first.shape, first.classes);
+        let mut pixels = Vec::new();
+        let mut labels = Vec::new();
+        for p in parts {
+            if p.shape != shape {
+                return Err(DataError::new(
+                    name,
+                    format!(
+                        "parts have different image shapes ({:?} and {shape:?})",
+                        p.shape
+                    ),
+                ));
+            }
+            pixels.extend(p.pixels);
+            labels.extend(p.labels);
+        }
+        ImageDataset::new(name, pixels, labels, shape, classes)
+    }
+
+    /// Splits off `round(len * fraction)` images, chosen by a seeded shuffle, as a
+    /// validation set: returns `(train, validation)`, each in the original order.
+    pub fn split(
+        &self,
+        fraction: f64,
+        seed: u64,
+    ) -> Result<(ImageDataset, ImageDataset), DataError> {
+        if !(0.0..1.0).contains(&fraction) || fraction == 0.0 {
+            return Err(DataError::new(
+                "validation split",
+                format!("validation_fraction = {fraction}: must be in (0, 1)"),
+            ));
+        }
+        let n_val = ((self.len() as f64 * fraction).round() as usize).max(1);
+        if n_val >= self.len() {
+            return Err(DataError::new(
+                "validation split",
+                format!("{} images are too few to hold out {n_val}", self.len()),
+            ));
+        }
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed));
+        let mut val: Vec<usize> = order[..n_val].to_vec();
+        let mut train: Vec<usize> = order[n_val..].to_vec();
+        val.sort_unstable();
+        train.sort_unstable();
+        Ok((self.select(&train), self.select(&val)))
+    }
+
+    /// Like [`ImageDataset::batch`], with `augment` applied to each image independently.
+    ///
+    /// # Shapes
+    /// - images: `[indices.len(), channels, height, width]`; labels: `[indices.len()]`
+    pub fn batch_augmented<B: Backend, R: Rng + ?Sized>(
+        &self,
+        indices: &[usize],
+        augment: &Augment,
+        rng: &mut R,
+        device: &B::Device,
+    ) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
+        if augment.is_identity() {
+            return self.batch(indices, device);
+        }
+        let [c, h, w] = self.shape;
+        let size = c * h * w;
+        let mut pixels = vec![0f32; indices.len() * size];
+        for (out, &i) in pixels.chunks_exact_mut(size).zip(indices) {
+            augment.apply(&self.pixels[i * size..(i + 1) * size], out, self.shape, rng);
+        }
+        let images = Tensor::from_data(TensorData::new(pixels, [indices.len(), c, h, w]), device);
+        let labels: Vec<i64> = indices.iter().map(|&i| self.labels[i] as i64).collect();
+        let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), device);
+        (images, labels)
+    }
+}
+
+/// Training-time augmentation: a random crop of the image padded with zeros (after
+/// normalisation, zero is the mean), then a random horizontal flip.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Augment {
+    /// Pixels of zero padding on each side before the crop (0: no crop).
+    pub crop_padding: usize,
+    /// Flip horizontally with probability 1/2.
+    pub horizontal_flip: bool,
+}
+
+impl Augment {
+    /// The CIFAR recipe: 4 pixels of padding and random flips.
+    pub const CIFAR: Augment = Augment {
+        crop_padding: 4,
+        horizontal_flip: true,
+    };
+
+    /// Whether this leaves every image unchanged.
+    pub fn is_identity(&self) -> bool {
+        self.crop_padding == 0 && !self.horizontal_flip
+    }
+
+    /// Writes an augmented copy of `image` (`shape` = `[c, h, w]`) into `out`.
+    pub fn apply<R: Rng + ?Sized>(
+        &self,
+        image: &[f32],
+        out: &mut [f32],
+        shape: [usize; 3],
+        rng: &mut R,
+    ) {
+        let [c, h, w] = shape;
+        let p = self.crop_padding as i64;
+        let (dy, dx) = if p > 0 {
+            (
+                rng.random_range(-p..=p) as isize,
+                rng.random_range(-p..=p) as isize,
+            )
+        } else {
+            (0, 0)
+        };
+        let flip = self.horizontal_flip && rng.random::<bool>();
+        for ch in 0..c {
+            let plane = &image[ch * h * w..(ch + 1) * h * w];
+            let out_plane = &mut out[ch * h * w..(ch + 1) * h * w];
+            for y in 0..h {
+                let sy = y as isize + dy;
+                for x in 0..w {
+                    let fx = if flip { w - 1 - x } else { x };
+                    let sx = fx as isize + dx;
+                    out_plane[y * w + x] =
+                        if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize {
+                            plane[sy as usize * w + sx as usize]
+                        } else {
+                            0.0
+                        };
+                }
+            }
+        }
+    }
+}
+
+const CIFAR_PIXELS: usize = 3 * 32 * 32;
+
+/// Parses CIFAR binary records: `label_bytes` label bytes (the one at `label_index` is
+/// used) then 1024 red, 1024 green and 1024 blue bytes, row-major 32x32. Pixels are
+/// scaled to `[0, 1]`.
+pub fn parse_cifar(
+    name: &str,
+    bytes: &[u8],
+    label_bytes: usize,
+    label_index: usize,
+    classes: usize,
+) -> Result<ImageDataset, DataError> {
+    let record = label_bytes + CIFAR_PIXELS;
+    if bytes.is_empty() {
+        return Err(DataError::new(name, "the file is empty"));
+    }
+    if !bytes.len().is_multiple_of(record) {
+        return Err(DataError::new(
+            name,
+            format!(
+                "{} bytes is not a whole number of {record}-byte records (truncated after record {})",
+                bytes.len(),
+                bytes.len() / record
+            ),
+        ));
+    }
+    let n = bytes.len() / record;
+    let mut labels = Vec::with_capacity(n);
+    let mut pixels = Vec::with_capacity(n * CIFAR_PIXELS);
+    for (i, r) in bytes.chunks_exact(record).enumerate() {
+        let label = r[label_index];
+        if label as usize >= classes {
+            return Err(DataError::new(
+                name,
+                format!("record {i}: label {label} is out of range (classes: {classes})"),
+            ));
+        }
+        labels.push(label);
+        pixels.extend(r[label_bytes..].iter().map(|&b| b as f32 / 255.0));
+    }
+    ImageDataset::new(name, pixels, labels, [3, 32, 32], classes)
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    std::fs::read(path)
+        .map_err(|e| DataError::new(path.display().to_string(), format!("cannot read: {e}")))
+}
+
+/// `dir/sub` when it exists, else `dir` (accepts a data set folder or its parent).
+fn resolve(dir: &Path, sub: &str) -> PathBuf {
+    let nested = dir.join(sub);
+    if nested.is_dir() {
+        nested
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// CIFAR-10, binary version: `(train, test)` from `data_batch_1.bin` .. `data_batch_5.bin`
+/// and `test_batch.bin` in `dir` (or in `dir/cifar-10-batches-bin`).
+pub fn load_cifar10(dir: &Path) -> Result<(ImageDataset, ImageDataset), DataError> {
+    let dir = resolve(dir, "cifar-10-batches-bin");
+    let load = |f: &str| {
+        let path = dir.join(f);
+        parse_cifar(&path.display().to_string(), &read_file(&path)?, 1, 0, 10)
+    };
+    let train = (1..=5)
+        .map(|i| load(&format!("data_batch_{i}.bin")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let train = ImageDataset::concat(&dir.display().to_string(), train)?;
+    Ok((train, load("test_batch.bin")?))
+}
+
+/// CIFAR-100, binary version, fine labels: `(train, test)` from `train.bin` and
+/// `test.bin` in `dir` (or in `dir/cifar-100-binary`).
+pub fn load_cifar100(dir: &Path) -> Result<(ImageDataset, ImageDataset), DataError> {
+    let dir = resolve(dir, "cifar-100-binary");
+    let load = |f: &str| {
+        let path = dir.join(f);
+        parse_cifar(&path.display().to_string(), &read_file(&path)?, 2, 1, 100)
+    };
+    Ok((load("train.bin")?, load("test.bin")?))
+}
+
+/// MNIST or Fashion-MNIST: `(train, test)` from the four IDX files in `dir`
+/// (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
+/// `t10k-labels-idx1-ubyte`, each raw or with `.gz`).
+pub fn load_idx_dir(dir: &Path) -> Result<(ImageDataset, ImageDataset), DataError> {
+    let find = |stem: &str| {
+        let gz = dir.join(format!("{stem}.gz"));
+        if gz.exists() { gz } else { dir.join(stem) }
+    };
+    let train = load_idx(
+        &find("train-images-idx3-ubyte"),
+        &find("train-labels-idx1-ubyte"),
+        10,
+    )?;
+    let test = load_idx(
+        &find("t10k-images-idx3-ubyte"),
+        &find("t10k-labels-idx1-ubyte"),
+        10,
+    )?;
+    Ok((train, test))
+}
+
+/// Where the images come from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum DataSource {
+    /// The embedded Fashion-MNIST subset (10,000 train / 2,000 test images).
+    #[default]
+    Embedded,
+    /// MNIST or Fashion-MNIST IDX files in a folder (see [`load_idx_dir`]).
+    Idx {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// CIFAR-10 binary files (see [`load_cifar10`]).
+    Cifar10 {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// CIFAR-100 binary files (see [`load_cifar100`]).
+    Cifar100 {
+        /// The folder.
+        dir: PathBuf,
+    },
+}
+
+impl DataSource {
+    /// The augmentation that suits the source: crop and flip for CIFAR, none for
+    /// (Fashion-)MNIST.
+    pub fn default_augment(&self) -> Augment {
+        match self {
+            DataSource::Cifar10 { .. } | DataSource::Cifar100 { .. } => Augment::CIFAR,
+            DataSource::Embedded | DataSource::Idx { .. } => Augment::default(),
+        }
+    }
+
+    /// `(train files, test files)` as stored.
+    pub fn load_raw(&self) -> Result<(ImageDataset, ImageDataset), DataError> {
+        match self {
+            DataSource::Embedded => embedded_fashion_mnist(),
+            DataSource::Idx { dir } => load_idx_dir(dir),
+            DataSource::Cifar10 { dir } => load_cifar10(dir),
+            DataSource::Cifar100 { dir } => load_cifar100(dir),
+        }
+    }
+}
+
+/// How to build the train / validation / test splits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Where the images come from.
+    pub source: DataSource,
+    /// Fraction of the training files held out for validation (0.1 gives 45k/5k on CIFAR-10).
+    pub validation_fraction: f64,
+    /// Seed of the validation split.
+    pub seed: u64,
+    /// Keep at most this many training images (after the split), for quick runs.
+    pub train_limit: Option<usize>,
+    /// Keep at most this many validation images.
+    pub validation_limit: Option<usize>,
+    /// Keep at most this many test images.
+    pub test_limit: Option<usize>,
+    /// Training augmentation; `None` takes the source's default.
+    pub augment: Option<Augment>,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            source: DataSource::Embedded,
+            validation_fraction: 0.1,
+            seed: 0,
+            train_limit: None,
+            validation_limit: None,
+            test_limit: None,
+            augment: None,
+        }
+    }
+}
+
+/// Normalised train / validation / test splits.
+#[derive(Debug, Clone)]
+pub struct Splits {
+    /// Training images.
+    pub train: ImageDataset,
+    /// Held-out images from the training files (one-shot scoring uses these).
+    pub validation: ImageDataset,
+    /// The test files.
+    pub test: ImageDataset,
+    /// Per-channel mean of the training split, subtracted from every split.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation of the training split, divided out of every split.
+    pub std: Vec<f32>,
+    /// Augmentation for training batches.
+    pub augment: Augment,
+}
+
+impl DataConfig {
+    /// Loads the source, holds out the validation split, applies the limits and
+    /// normalises every split with the training split's per-channel statistics.
+    pub fn load(&self) -> Result<Splits, DataError> {
+        let (train_files, test) = self.source.load_raw()?;
+        let (train, validation) = train_files.split(self.validation_fraction, self.seed)?;
+        let limit = |d: ImageDataset, l: Option<usize>, what: &str| match l {
+            Some(0) => Err(DataError::new(
+                what,
+                "a limit of 0 images leaves the split empty",
+            )),
+            Some(n) => Ok(d.head(n)),
+            None => Ok(d),
+        };
+        let mut train = limit(train, self.train_limit, "train_limit")?;
+        let mut validation = limit(validation, self.validation_limit, "validation_limit")?;
+        let mut test = limit(test, self.test_limit, "test_limit")?;
+        let (mean, std) = train.channel_stats();
+        for d in [&mut train, &mut validation, &mut test] {
+            d.normalize(&mean, &std);
+        }
+        Ok(Splits {
+            train,
+            validation,
+            test,
+            mean,
+            std,
+            augment: self
+                .augment
+                .unwrap_or_else(|| self.source.default_augment()),
+        })
+    }
 }

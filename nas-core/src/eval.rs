@@ -105,19 +105,8 @@ fn predict_batches<B: Backend>(
 }
 
 fn check_shape(data: &ImageDataset, shape: [usize; 3], classes: usize) -> Result<(), EvalError> {
-    if data.shape != shape {
-        return Err(EvalError::Data(format!(
-            "images are {:?}, the model expects {:?}",
-            data.shape, shape
-        )));
-    }
-    if data.classes > classes {
-        return Err(EvalError::Data(format!(
-            "the data have {} classes, the model {classes}",
-            data.classes
-        )));
-    }
-    Ok(())
+    data.check_fits(shape, classes)
+        .map_err(|e| EvalError::Data(e.problem))
 }
 
 /// Scores architectures with a trained supernet on held-out data (METHOD.md section 4):

@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::data::{ImageDataset, batch_indices};
+use crate::data::{Augment, ImageDataset, batch_indices};
 use crate::network::Plan;
 use crate::ops::NormMode;
 use crate::standalone::StandaloneModel;
@@ -132,7 +132,9 @@ pub struct SupernetTrainConfig {
     pub optim: OptimConfig,
     /// Scheduled path dropout.
     pub drop_path: DropPathConfig,
-    /// Seed of data order and dropout masks.
+    /// Augmentation of training batches (see [`crate::data::Splits::augment`]).
+    pub augment: Augment,
+    /// Seed of data order, augmentation and dropout masks.
     pub seed: u64,
 }
 
@@ -144,6 +146,7 @@ impl Default for SupernetTrainConfig {
             ghost_batches: 2,
             optim: OptimConfig::default(),
             drop_path: DropPathConfig::default(),
+            augment: Augment::default(),
             seed: 0,
         }
     }
@@ -159,7 +162,9 @@ pub struct StandaloneTrainConfig {
     pub batch_size: usize,
     /// Optimizer settings.
     pub optim: OptimConfig,
-    /// Seed of data order.
+    /// Augmentation of training batches.
+    pub augment: Augment,
+    /// Seed of data order and augmentation.
     pub seed: u64,
 }
 
@@ -169,6 +174,7 @@ impl Default for StandaloneTrainConfig {
             epochs: 5,
             batch_size: 64,
             optim: OptimConfig::default(),
+            augment: Augment::default(),
             seed: 0,
         }
     }
@@ -241,18 +247,8 @@ fn check_data(
     classes: usize,
     batch: usize,
 ) -> Result<(), TrainError> {
-    if data.shape != shape {
-        return Err(TrainError::Data(format!(
-            "images are {:?}, the space expects {:?}",
-            data.shape, shape
-        )));
-    }
-    if data.classes > classes {
-        return Err(TrainError::Data(format!(
-            "the data have {} classes, the model {classes}",
-            data.classes
-        )));
-    }
+    data.check_fits(shape, classes)
+        .map_err(|e| TrainError::Data(e.problem))?;
     if data.len() < batch {
         return Err(TrainError::Data(format!(
             "{} training images, fewer than one batch of {batch}",
@@ -300,6 +296,7 @@ pub fn train_supernet<B: AutodiffBackend>(
         epochs: cfg.epochs,
         batch_size: cfg.batch_size,
         optim: &cfg.optim,
+        augment: cfg.augment,
         seed: cfg.seed,
         input_shape: space.input_shape,
         classes: space.classes,
@@ -327,6 +324,7 @@ pub fn train_standalone<B: AutodiffBackend>(
         epochs: cfg.epochs,
         batch_size: cfg.batch_size,
         optim: &cfg.optim,
+        augment: cfg.augment,
         seed: cfg.seed,
         input_shape: model.space.input_shape,
         classes: model.space.classes,
@@ -347,6 +345,7 @@ struct Run<'a> {
     epochs: usize,
     batch_size: usize,
     optim: &'a OptimConfig,
+    augment: Augment,
     seed: u64,
     input_shape: [usize; 3],
     classes: usize,
@@ -391,7 +390,7 @@ impl Run<'_> {
             let (mut loss_sum, mut right, mut seen) = (0.0, 0usize, 0usize);
             for idx in batch_indices(data.len(), self.batch_size, true, Some(&mut rng)) {
                 let step = report.steps;
-                let (x, y) = data.batch::<B>(&idx, &device);
+                let (x, y) = data.batch_augmented::<B, _>(&idx, &self.augment, &mut rng, &device);
                 let (logits, penalty, rate) = forward(&model, x, step, total, &mut rng);
                 let loss = ce.forward(logits.clone(), y.clone());
                 let grads = loss.clone().add(penalty.clone()).backward();

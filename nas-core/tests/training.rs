@@ -169,6 +169,7 @@ fn standalone_training_learns_and_uses_running_statistics() {
             ..OptimConfig::default()
         },
         seed: 3,
+        ..StandaloneTrainConfig::default()
     };
     let mut rec = Record::default();
     let (model, _) = train_standalone(model, &train, &cfg, &mut rec).unwrap();
