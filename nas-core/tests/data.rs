@@ -367,3 +367,23 @@ fn batches_are_tensors_with_the_right_contents() {
         Augment::CIFAR
     );
 }
+
+/// Run by hand after `scripts/fetch-fashion-mnist.sh`:
+/// `cargo test -p nas-core --test data -- --ignored`.
+#[test]
+#[ignore = "needs data/fashion-mnist from scripts/fetch-fashion-mnist.sh"]
+fn full_fashion_mnist_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/fashion-mnist");
+    let cfg = DataConfig {
+        source: DataSource::Idx { dir },
+        ..DataConfig::default()
+    };
+    let s = cfg.load().unwrap();
+    assert_eq!(
+        (s.train.len(), s.validation.len(), s.test.len()),
+        (54_000, 6_000, 10_000)
+    );
+    for c in 0..10u8 {
+        assert_eq!(s.test.labels.iter().filter(|l| **l == c).count(), 1000);
+    }
+}
