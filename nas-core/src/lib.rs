@@ -13,6 +13,7 @@
 //! - [`train`]: training loops with hooks; [`eval`]: evaluation and the [`eval::Evaluator`]
 //!   trait strategies see.
 //! - [`data`]: image data sets and batching; [`stats`]: parameter and multiply-add counts.
+//! - [`strategy`]: the ask/tell interface of search strategies and their plug-in registry.
 #![warn(missing_docs)]
 
 pub mod data;
@@ -22,6 +23,7 @@ pub mod ops;
 pub mod space;
 pub mod standalone;
 pub mod stats;
+pub mod strategy;
 pub mod supernet;
 pub mod train;
 
