@@ -1,0 +1,204 @@
+//! The burn backends a binary has, chosen at run time.
+//!
+//! Library code is generic over `B: Backend`; a binary picks the backend at its edge. This
+//! crate maps a name and device index given by the user (`flex`, `ndarray`, `wgpu:0`,
+//! `cuda:1`) to a concrete backend type and runs a [`BackendTask`] with it.
+//!
+//! Cargo features decide which backends are compiled in: `ndarray` and `flex` (CPU) by
+//! default, `wgpu` and `cuda` on request. Asking for one that is not compiled in is an
+//! error that lists those that are.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::backend::AutodiffBackend;
+use thiserror::Error;
+
+/// A backend family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// burn's ndarray CPU backend.
+    NdArray,
+    /// burn's Flex CPU backend (the faster CPU backend for convolutions' backward passes).
+    Flex,
+    /// burn's wgpu backend (Vulkan, Metal, DirectX; a CPU Vulkan driver also works).
+    Wgpu,
+    /// burn's CUDA backend (the driver is loaded at run time).
+    Cuda,
+}
+
+impl BackendKind {
+    /// Every backend family, compiled in or not.
+    pub const ALL: [BackendKind; 4] = [
+        BackendKind::Flex,
+        BackendKind::NdArray,
+        BackendKind::Wgpu,
+        BackendKind::Cuda,
+    ];
+
+    /// The name users type.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::NdArray => "ndarray",
+            BackendKind::Flex => "flex",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+
+    /// Whether this binary was compiled with it.
+    pub fn compiled(self) -> bool {
+        match self {
+            BackendKind::NdArray => cfg!(feature = "ndarray"),
+            BackendKind::Flex => cfg!(feature = "flex"),
+            BackendKind::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+
+    /// Whether it runs on a CPU only (and so has a single device, index 0).
+    pub fn is_cpu(self) -> bool {
+        matches!(self, BackendKind::NdArray | BackendKind::Flex)
+    }
+}
+
+/// The backends compiled into this binary, default first.
+pub fn available() -> Vec<BackendKind> {
+    BackendKind::ALL
+        .into_iter()
+        .filter(|k| k.compiled())
+        .collect()
+}
+
+/// A backend and a device index, e.g. `cuda:1`; the index defaults to 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BackendSpec {
+    /// The backend family.
+    pub kind: BackendKind,
+    /// The device index.
+    pub index: usize,
+}
+
+impl fmt::Display for BackendSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind.name(), self.index)
+    }
+}
+
+/// A backend that cannot be used.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum BackendError {
+    /// The name is not a backend at all.
+    #[error("unknown backend '{given}' (this binary has: {})", names(&available()))]
+    Unknown {
+        /// What was given.
+        given: String,
+    },
+    /// A known backend this binary was built without.
+    #[error("backend '{name}' is not compiled into this binary (it has: {}); rebuild with `--features {name}`", names(&available()))]
+    NotCompiled {
+        /// The backend asked for.
+        name: &'static str,
+    },
+    /// A device index that cannot be right.
+    #[error("bad device in '{given}': {reason}")]
+    Device {
+        /// What was given.
+        given: String,
+        /// Why it is wrong.
+        reason: String,
+    },
+}
+
+fn names(kinds: &[BackendKind]) -> String {
+    if kinds.is_empty() {
+        return "none".into();
+    }
+    kinds
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl FromStr for BackendSpec {
+    type Err = BackendError;
+
+    /// Parses `name` or `name:index`, and checks that the backend is compiled in.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, index) = match s.trim().split_once(':') {
+            Some((n, i)) => {
+                let index = i.parse::<usize>().map_err(|_| BackendError::Device {
+                    given: s.to_string(),
+                    reason: format!("'{i}' is not a device index"),
+                })?;
+                (n, index)
+            }
+            None => (s.trim(), 0),
+        };
+        let kind = BackendKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name.to_ascii_lowercase())
+            .ok_or_else(|| BackendError::Unknown {
+                given: s.to_string(),
+            })?;
+        if !kind.compiled() {
+            return Err(BackendError::NotCompiled { name: kind.name() });
+        }
+        if kind.is_cpu() && index != 0 {
+            return Err(BackendError::Device {
+                given: s.to_string(),
+                reason: format!("{} runs on the CPU and has only device 0", kind.name()),
+            });
+        }
+        Ok(BackendSpec { kind, index })
+    }
+}
+
+/// Work to run on whichever backend the user chose: written once, generic over the
+/// (autodiff) backend.
+pub trait BackendTask {
+    /// What the work returns.
+    type Output;
+    /// Runs the work on backend `B` and device `device`.
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+}
+
+/// Runs `task` on the backend and device of `spec`.
+pub fn run<T: BackendTask>(spec: BackendSpec, task: T) -> Result<T::Output, BackendError> {
+    let not_compiled = BackendError::NotCompiled {
+        name: spec.kind.name(),
+    };
+    match spec.kind {
+        BackendKind::NdArray => {
+            #[cfg(feature = "ndarray")]
+            {
+                use burn::backend::{Autodiff, NdArray, ndarray::NdArrayDevice};
+                return Ok(task.run::<Autodiff<NdArray<f32>>>(NdArrayDevice::Cpu));
+            }
+        }
+        BackendKind::Flex => {
+            #[cfg(feature = "flex")]
+            {
+                use burn::backend::{Autodiff, Flex, flex::FlexDevice};
+                return Ok(task.run::<Autodiff<Flex>>(FlexDevice));
+            }
+        }
+        BackendKind::Wgpu => {
+            #[cfg(feature = "wgpu")]
+            {
+                use burn::backend::{Autodiff, Wgpu, wgpu::WgpuDevice};
+                return Ok(task.run::<Autodiff<Wgpu>>(WgpuDevice::DiscreteGpu(spec.index)));
+            }
+        }
+        BackendKind::Cuda => {
+            #[cfg(feature = "cuda")]
+            {
+                use burn::backend::{Autodiff, Cuda, cuda::CudaDevice};
+                return Ok(task.run::<Autodiff<Cuda>>(CudaDevice::new(spec.index)));
+            }
+        }
+    }
+    #[allow(unreachable_code)]
+    Err(not_compiled)
+}

@@ -1,0 +1,96 @@
+//! Backend selection, and the core supernet invariant run on every compiled-in backend.
+
+use burn::module::Module;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Distribution, ElementConversion, Tensor};
+use nas_backends::{BackendError, BackendKind, BackendSpec, BackendTask, available, run};
+use nas_core::ops::{LayerConfig, NormMode};
+use nas_core::space::SearchSpace;
+use nas_core::supernet::Supernet;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+#[test]
+fn default_build_has_both_cpu_backends() {
+    let a = available();
+    assert!(
+        a.contains(&BackendKind::Flex) && a.contains(&BackendKind::NdArray),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn specs_parse_and_bad_ones_are_clear_errors() {
+    let s: BackendSpec = "flex".parse().unwrap();
+    assert_eq!((s.kind, s.index), (BackendKind::Flex, 0));
+    let s: BackendSpec = "ndarray:0".parse().unwrap();
+    assert_eq!(s.to_string(), "ndarray:0");
+    let err = "tpu".parse::<BackendSpec>().unwrap_err();
+    assert!(matches!(err, BackendError::Unknown { .. }));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("'tpu'") && msg.contains("flex") && msg.contains("ndarray"),
+        "{msg}"
+    );
+    let msg = "flex:1".parse::<BackendSpec>().unwrap_err().to_string();
+    assert!(msg.contains("only device 0"), "{msg}");
+    let msg = "flex:x".parse::<BackendSpec>().unwrap_err().to_string();
+    assert!(msg.contains("'x' is not a device index"), "{msg}");
+    for gpu in [BackendKind::Wgpu, BackendKind::Cuda] {
+        if !gpu.compiled() {
+            let msg = gpu.name().parse::<BackendSpec>().unwrap_err().to_string();
+            assert!(
+                msg.contains("not compiled") && msg.contains("--features"),
+                "{msg}"
+            );
+        }
+    }
+}
+
+/// The supernet with one architecture's paths on equals the stand-alone model with the
+/// supernet's weights: the same check as nas-core's, on the chosen backend.
+struct Invariant;
+
+impl BackendTask for Invariant {
+    type Output = f32;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> f32 {
+        let space = SearchSpace {
+            stacks: 2,
+            filters: 4,
+            classes: 5,
+            input_shape: [1, 8, 8],
+            ..SearchSpace::default()
+        };
+        let net = Supernet::<B>::new(&space, &LayerConfig::new(), &device).unwrap();
+        let arch = space.sample(&mut StdRng::seed_from_u64(0));
+        let x = Tensor::<B, 4>::random([4, 1, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+        let a = net.forward_architecture(x.clone(), &arch);
+        let b = net.standalone(&arch).unwrap().forward(x, NormMode::Batch);
+        assert!(net.num_params() > 0);
+        a.sub(b).abs().max().into_scalar().elem()
+    }
+}
+
+#[test]
+fn core_invariant_holds_on_every_compiled_backend() {
+    for kind in available() {
+        let spec: BackendSpec = kind.name().parse().unwrap();
+        if !kind.is_cpu() {
+            continue; // GPU backends need a device; the GPU check script covers them.
+        }
+        let diff = run(spec, Invariant).unwrap();
+        assert!(diff < 1e-4, "{spec}: max |diff| = {diff}");
+    }
+}
+
+/// Run on a GPU machine: `NAS_GPU_BACKEND=cuda:0 cargo test -p nas-backends --features cuda
+/// -- --ignored` (or `wgpu:0` with `--features wgpu`); `scripts/gpu-check.sh` does this.
+#[test]
+#[ignore = "needs a GPU and a build with --features cuda or wgpu"]
+fn core_invariant_on_gpu() {
+    let given = std::env::var("NAS_GPU_BACKEND").unwrap_or_else(|_| "cuda:0".into());
+    let spec: BackendSpec = given.parse().unwrap();
+    let diff = run(spec, Invariant).unwrap();
+    eprintln!("{spec}: supernet vs stand-alone max |diff| = {diff}");
+    assert!(diff < 1e-4, "{spec}: max |diff| = {diff}");
+}
