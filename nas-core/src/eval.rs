@@ -195,3 +195,43 @@ pub fn symmetric_kl(p: &Predictions, q: &Predictions) -> f64 {
     }
     total / n.max(1) as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn preds(probs: Vec<f32>) -> Predictions {
+        Predictions {
+            classes: 2,
+            labels: vec![0; probs.len() / 2],
+            probs,
+        }
+    }
+
+    #[test]
+    fn symmetric_kl_is_zero_on_equal_and_matches_a_hand_value() {
+        let p = preds(vec![0.5, 0.5, 0.9, 0.1]);
+        assert!(symmetric_kl(&p, &p).abs() < 1e-12);
+        // One example: p = (0.5, 0.5), q = (0.9, 0.1).
+        // KL(p||q) + KL(q||p) = sum (p - q) ln(p / q) = -0.4 ln(5/9) + 0.4 ln(5).
+        let q = preds(vec![0.9, 0.1]);
+        let want = -0.4 * (5.0f64 / 9.0).ln() + 0.4 * 5.0f64.ln();
+        let got = symmetric_kl(&preds(vec![0.5, 0.5]), &q);
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        assert!((symmetric_kl(&q, &preds(vec![0.5, 0.5])) - want).abs() < 1e-6);
+    }
+
+    #[test]
+    fn metrics_count_accuracy_and_cross_entropy() {
+        let p = Predictions {
+            classes: 2,
+            labels: vec![0, 1],
+            probs: vec![0.8, 0.2, 0.6, 0.4],
+        };
+        let m = p.metrics();
+        assert_eq!(m.examples, 2);
+        assert!((m.accuracy - 0.5).abs() < 1e-12);
+        let want = -(0.8f64.ln() + 0.4f64.ln()) / 2.0;
+        assert!((m.loss - want).abs() < 1e-6);
+    }
+}
