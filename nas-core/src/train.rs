@@ -10,6 +10,7 @@ use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor};
 use rand::SeedableRng;
@@ -32,6 +33,9 @@ pub enum TrainError {
     /// The data do not fit the model.
     #[error("data do not fit the model: {0}")]
     Data(String),
+    /// A saved training state cannot be resumed from.
+    #[error("cannot resume training: {0}")]
+    Resume(String),
 }
 
 /// Learning-rate schedule over the whole run.
@@ -223,6 +227,51 @@ pub trait TrainHook<M> {
     fn on_epoch(&mut self, _info: &EpochInfo, _model: &M) -> ControlFlow<()> {
         ControlFlow::Continue(())
     }
+    /// Whether [`TrainHook::on_checkpoint`] should be called (encoding the optimizer
+    /// state costs a copy of the momentum buffers, so it is opt-in).
+    fn wants_checkpoint(&self) -> bool {
+        false
+    }
+    /// After every epoch (after `on_epoch`), when `wants_checkpoint` is true.
+    fn on_checkpoint(&mut self, _checkpoint: Checkpoint<'_, M>) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// The state of a run after a completed epoch, enough to resume it exactly.
+#[derive(Debug)]
+pub struct Checkpoint<'a, M> {
+    /// Epochs completed so far (counting those before a resume).
+    pub epochs_done: usize,
+    /// The model after the epoch.
+    pub model: &'a M,
+    /// The optimizer state (momentum buffers), encoded with burn's named MessagePack
+    /// recorder at full precision; pass it back in [`Resume::optimizer`].
+    pub optimizer: Vec<u8>,
+}
+
+/// Where a resumed run starts: the model passed to the trainer is the one saved after
+/// `epochs_done` epochs, and `optimizer` is the [`Checkpoint::optimizer`] saved with it.
+/// Each epoch draws its data order, augmentation and masks from a generator seeded by
+/// `(seed, epoch)`, so a resumed run takes exactly the steps of an uninterrupted one.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    /// Epochs already completed.
+    pub epochs_done: usize,
+    /// Encoded optimizer state.
+    pub optimizer: Vec<u8>,
+}
+
+/// Checkpoints of training state hand out the optimizer state in this encoding.
+type StateRecorder = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+/// The generator of epoch `epoch` of a run seeded with `seed`.
+fn epoch_rng(seed: u64, epoch: usize) -> StdRng {
+    // splitmix64 of the pair, so neighbouring seeds and epochs give unrelated streams.
+    let mut z = seed ^ (epoch as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    StdRng::seed_from_u64(z ^ (z >> 31))
 }
 
 /// A hook that does nothing.
@@ -233,7 +282,7 @@ impl<M> TrainHook<M> for NoHook {}
 /// What a training run did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainReport {
-    /// Steps taken.
+    /// Steps completed in the whole run, counting those before a resume.
     pub steps: usize,
     /// One entry per completed epoch.
     pub epochs: Vec<EpochInfo>,
@@ -279,6 +328,17 @@ pub fn train_supernet<B: AutodiffBackend>(
     cfg: &SupernetTrainConfig,
     hook: &mut impl TrainHook<Supernet<B>>,
 ) -> Result<(Supernet<B>, TrainReport), TrainError> {
+    resume_supernet(model, data, cfg, None, hook)
+}
+
+/// [`train_supernet`] continuing from a [`Resume`] point (or from the start with `None`).
+pub fn resume_supernet<B: AutodiffBackend>(
+    model: Supernet<B>,
+    data: &ImageDataset,
+    cfg: &SupernetTrainConfig,
+    resume: Option<&Resume>,
+    hook: &mut impl TrainHook<Supernet<B>>,
+) -> Result<(Supernet<B>, TrainReport), TrainError> {
     if cfg.ghost_batches == 0 || cfg.batch_size < cfg.ghost_batches {
         return Err(TrainError::Config(format!(
             "batch_size {} must be at least ghost_batches {} (and ghost_batches at least 1)",
@@ -301,7 +361,7 @@ pub fn train_supernet<B: AutodiffBackend>(
         input_shape: space.input_shape,
         classes: space.classes,
     };
-    run.fit(model, data, hook, |model, x, step, total, rng| {
+    run.fit(model, data, resume, hook, |model, x, step, total, rng| {
         let rate = cfg.drop_path.rate(step, total);
         let plan = cfg
             .drop_path
@@ -319,6 +379,17 @@ pub fn train_standalone<B: AutodiffBackend>(
     cfg: &StandaloneTrainConfig,
     hook: &mut impl TrainHook<StandaloneModel<B>>,
 ) -> Result<(StandaloneModel<B>, TrainReport), TrainError> {
+    resume_standalone(model, data, cfg, None, hook)
+}
+
+/// [`train_standalone`] continuing from a [`Resume`] point (or from the start with `None`).
+pub fn resume_standalone<B: AutodiffBackend>(
+    model: StandaloneModel<B>,
+    data: &ImageDataset,
+    cfg: &StandaloneTrainConfig,
+    resume: Option<&Resume>,
+    hook: &mut impl TrainHook<StandaloneModel<B>>,
+) -> Result<(StandaloneModel<B>, TrainReport), TrainError> {
     let plan = Plan::architecture(&model.space, &model.architecture);
     let run = Run {
         epochs: cfg.epochs,
@@ -329,7 +400,7 @@ pub fn train_standalone<B: AutodiffBackend>(
         input_shape: model.space.input_shape,
         classes: model.space.classes,
     };
-    run.fit(model, data, hook, |model, x, _, _, _| {
+    run.fit(model, data, resume, hook, |model, x, _, _, _| {
         let device = x.device();
         let logits = model.forward(x, NormMode::BatchUpdateRunning);
         let penalty = model
@@ -358,6 +429,7 @@ impl Run<'_> {
         &self,
         mut model: M,
         data: &ImageDataset,
+        resume: Option<&Resume>,
         hook: &mut impl TrainHook<M>,
         mut forward: F,
     ) -> Result<(M, TrainReport), TrainError>
@@ -378,15 +450,31 @@ impl Run<'_> {
             .ok_or_else(|| TrainError::Config("the model has no parameters".into()))?;
         let steps_per_epoch = data.len() / self.batch_size;
         let total = steps_per_epoch * self.epochs;
-        let mut rng = StdRng::seed_from_u64(self.seed);
         let mut optim = self.optim.sgd().init::<B, M>();
+        let mut first_epoch = 0;
+        if let Some(resume) = resume {
+            if resume.epochs_done > self.epochs {
+                return Err(TrainError::Resume(format!(
+                    "the checkpoint is after epoch {} of a run of {} epochs",
+                    resume.epochs_done, self.epochs
+                )));
+            }
+            if resume.epochs_done > 0 {
+                let record = StateRecorder::new()
+                    .load(resume.optimizer.clone(), &device)
+                    .map_err(|e| TrainError::Resume(format!("optimizer state: {e}")))?;
+                optim = optim.load_record(record);
+            }
+            first_epoch = resume.epochs_done;
+        }
         let ce = CrossEntropyLossConfig::new().init(&device);
         let mut report = TrainReport {
-            steps: 0,
+            steps: first_epoch * steps_per_epoch,
             epochs: Vec::new(),
             stopped_early: false,
         };
-        for epoch in 0..self.epochs {
+        for epoch in first_epoch..self.epochs {
+            let mut rng = epoch_rng(self.seed, epoch);
             let (mut loss_sum, mut right, mut seen) = (0.0, 0usize, 0usize);
             for idx in batch_indices(data.len(), self.batch_size, true, Some(&mut rng)) {
                 let step = report.steps;
@@ -423,7 +511,18 @@ impl Run<'_> {
                 train_accuracy: right as f64 / seen.max(1) as f64,
             };
             report.epochs.push(info.clone());
-            if hook.on_epoch(&info, &model).is_break() {
+            let mut flow = hook.on_epoch(&info, &model);
+            if flow.is_continue() && hook.wants_checkpoint() {
+                let optimizer = StateRecorder::new()
+                    .record(optim.to_record(), ())
+                    .map_err(|e| TrainError::Resume(format!("encoding optimizer state: {e}")))?;
+                flow = hook.on_checkpoint(Checkpoint {
+                    epochs_done: epoch + 1,
+                    model: &model,
+                    optimizer,
+                });
+            }
+            if flow.is_break() {
                 report.stopped_early = true;
                 break;
             }

@@ -12,9 +12,16 @@ use nas_core::data::embedded_fashion_mnist;
 use nas_core::ops::LayerConfig;
 use nas_core::space::SearchSpace;
 use nas_core::supernet::Supernet;
-use nas_core::train::{StepInfo, SupernetTrainConfig, TrainHook, train_supernet};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use nas_core::train::{
+    Checkpoint, NoHook, Resume, StepInfo, SupernetTrainConfig, TrainHook, resume_supernet,
+    train_supernet,
+};
 
 type Ad = Autodiff<Flex>;
+
+/// Tests in this binary take turns: they seed and draw from the backend's global generator.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Reads every trainable parameter value into one vector.
 #[derive(Default)]
@@ -62,10 +69,116 @@ fn run_steps(seed: u64, steps: usize) -> (Vec<f64>, Vec<f32>) {
 
 #[test]
 fn same_seed_gives_identical_first_steps() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let (la, wa) = run_steps(5, 3);
     let (lb, wb) = run_steps(5, 3);
     assert_eq!(la, lb);
     assert_eq!(wa, wb);
     let (lc, _) = run_steps(6, 3);
     assert_ne!(la, lc);
+}
+
+/// Keeps the last checkpoint and stops after `stop_after` epochs.
+struct Keep {
+    stop_after: usize,
+    saved: Option<(Vec<u8>, Resume)>,
+}
+impl<B: burn::tensor::backend::AutodiffBackend> TrainHook<Supernet<B>> for Keep {
+    fn wants_checkpoint(&self) -> bool {
+        true
+    }
+    fn on_checkpoint(&mut self, ck: Checkpoint<'_, Supernet<B>>) -> ControlFlow<()> {
+        let model = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+            .record(ck.model.clone().into_record(), ())
+            .unwrap();
+        let epochs_done = ck.epochs_done;
+        self.saved = Some((
+            model,
+            Resume {
+                epochs_done,
+                optimizer: ck.optimizer,
+            },
+        ));
+        if epochs_done >= self.stop_after {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+#[test]
+fn resumed_training_equals_uninterrupted_training() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Default::default();
+    let space = SearchSpace {
+        stacks: 2,
+        filters: 4,
+        ..SearchSpace::default()
+    };
+    let train = embedded_fashion_mnist().unwrap().0.head(48);
+    let cfg = SupernetTrainConfig {
+        epochs: 3,
+        batch_size: 16,
+        seed: 3,
+        ..SupernetTrainConfig::default()
+    };
+    let fresh = || {
+        Ad::seed(&device, 11);
+        Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap()
+    };
+    let flat = |m: &Supernet<Ad>| {
+        let mut f = Flatten::default();
+        m.visit(&mut f);
+        f.0
+    };
+
+    let mut all = Keep {
+        stop_after: usize::MAX,
+        saved: None,
+    };
+    let (whole, report) = train_supernet(fresh(), &train, &cfg, &mut all).unwrap();
+    assert_eq!(report.steps, 9);
+
+    // Stop after the first epoch, rebuild the model from its saved bytes, resume.
+    let mut first = Keep {
+        stop_after: 1,
+        saved: None,
+    };
+    let (_, report) = train_supernet(fresh(), &train, &cfg, &mut first).unwrap();
+    assert!(report.stopped_early);
+    let (bytes, resume) = first.saved.take().unwrap();
+    assert_eq!(resume.epochs_done, 1);
+    let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+        .load(bytes, &device)
+        .unwrap();
+    Ad::seed(&device, 999); // the resumed model's initial values must not matter
+    let blank = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let loaded = blank.load_record(record);
+    let mut rest = Keep {
+        stop_after: usize::MAX,
+        saved: None,
+    };
+    let (resumed, report) =
+        resume_supernet(loaded, &train, &cfg, Some(&resume), &mut rest).unwrap();
+    assert_eq!(report.steps, 9);
+    assert_eq!(report.epochs.len(), 2);
+    let (a, b) = (flat(&whole), flat(&resumed));
+    assert_eq!(a.len(), b.len());
+    let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(max == 0.0, "resumed weights differ by up to {max}");
+
+    // A damaged optimizer state or an impossible epoch count is an error, not a panic.
+    let bad = Resume {
+        epochs_done: 1,
+        optimizer: b"not a record".to_vec(),
+    };
+    let err = resume_supernet(fresh(), &train, &cfg, Some(&bad), &mut NoHook).unwrap_err();
+    assert!(err.to_string().contains("optimizer state"), "{err}");
+    let late = Resume {
+        epochs_done: 4,
+        optimizer: Vec::new(),
+    };
+    let err = resume_supernet(fresh(), &train, &cfg, Some(&late), &mut NoHook).unwrap_err();
+    assert!(err.to_string().contains("epoch 4 of a run of 3"), "{err}");
 }
