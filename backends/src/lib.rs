@@ -11,6 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use thiserror::Error;
 
@@ -100,6 +101,15 @@ pub enum BackendError {
         /// The backend asked for.
         name: &'static str,
     },
+    /// The backend is compiled in but has no usable device (no GPU, no driver, or an
+    /// index beyond the devices present).
+    #[error("no device found for backend '{spec}': {detail}")]
+    NoDevice {
+        /// The backend and index asked for.
+        spec: String,
+        /// What the backend reported.
+        detail: String,
+    },
     /// A device index that cannot be right.
     #[error("bad device in '{given}': {reason}")]
     Device {
@@ -164,7 +174,39 @@ pub trait BackendTask {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
 }
 
-/// Runs `task` on the backend and device of `spec`.
+/// Checks that `device` works by making a small tensor on it and reading it back.
+///
+/// GPU backends report a missing driver or device by panicking deep inside their
+/// runtime; this turns that into [`BackendError::NoDevice`] (the panic message is kept,
+/// the default panic report is silenced while probing).
+pub fn probe<B: burn::tensor::backend::Backend>(
+    spec: BackendSpec,
+    device: &B::Device,
+) -> Result<(), BackendError> {
+    use burn::tensor::Tensor;
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let t = Tensor::<B, 1>::from_floats([1.0, 2.0, 3.0], device);
+        t.sum().into_scalar().elem::<f32>()
+    }));
+    std::panic::set_hook(previous);
+    let detail = match result {
+        Ok(v) if (v - 6.0).abs() < 1e-6 => return Ok(()),
+        Ok(v) => format!("a test sum came back as {v} instead of 6"),
+        Err(payload) => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the backend failed to start".into()),
+    };
+    Err(BackendError::NoDevice {
+        spec: spec.to_string(),
+        detail: detail.lines().next().unwrap_or("").to_string(),
+    })
+}
+
+/// Runs `task` on the backend and device of `spec`, after a [`probe`] of the device.
 pub fn run<T: BackendTask>(spec: BackendSpec, task: T) -> Result<T::Output, BackendError> {
     let not_compiled = BackendError::NotCompiled {
         name: spec.kind.name(),
@@ -188,14 +230,18 @@ pub fn run<T: BackendTask>(spec: BackendSpec, task: T) -> Result<T::Output, Back
             #[cfg(feature = "wgpu")]
             {
                 use burn::backend::{Autodiff, Wgpu, wgpu::WgpuDevice};
-                return Ok(task.run::<Autodiff<Wgpu>>(WgpuDevice::DiscreteGpu(spec.index)));
+                let device = WgpuDevice::DiscreteGpu(spec.index);
+                probe::<Wgpu>(spec, &device)?;
+                return Ok(task.run::<Autodiff<Wgpu>>(device));
             }
         }
         BackendKind::Cuda => {
             #[cfg(feature = "cuda")]
             {
                 use burn::backend::{Autodiff, Cuda, cuda::CudaDevice};
-                return Ok(task.run::<Autodiff<Cuda>>(CudaDevice::new(spec.index)));
+                let device = CudaDevice::new(spec.index);
+                probe::<Cuda>(spec, &device)?;
+                return Ok(task.run::<Autodiff<Cuda>>(device));
             }
         }
     }

@@ -94,3 +94,22 @@ fn core_invariant_on_gpu() {
     eprintln!("{spec}: supernet vs stand-alone max |diff| = {diff}");
     assert!(diff < 1e-4, "{spec}: max |diff| = {diff}");
 }
+
+#[test]
+fn probe_accepts_every_compiled_cpu_backend() {
+    for kind in nas_backends::available().into_iter().filter(|k| k.is_cpu()) {
+        let spec: nas_backends::BackendSpec = kind.name().parse().unwrap();
+        let r = match kind {
+            #[cfg(feature = "flex")]
+            nas_backends::BackendKind::Flex => {
+                nas_backends::probe::<burn::backend::Flex>(spec, &Default::default())
+            }
+            #[cfg(feature = "ndarray")]
+            nas_backends::BackendKind::NdArray => {
+                nas_backends::probe::<burn::backend::NdArray>(spec, &Default::default())
+            }
+            _ => continue,
+        };
+        assert_eq!(r, Ok(()), "{spec}");
+    }
+}

@@ -204,7 +204,7 @@ pub struct StepInfo {
 }
 
 /// Reported after each epoch.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochInfo {
     /// Epoch index from 0.
     pub epoch: usize,
@@ -268,7 +268,10 @@ type StateRecorder = NamedMpkBytesRecorder<FullPrecisionSettings>;
 /// The generator of epoch `epoch` of a run seeded with `seed`.
 fn epoch_rng(seed: u64, epoch: usize) -> StdRng {
     // splitmix64 of the pair, so neighbouring seeds and epochs give unrelated streams.
-    let mut z = seed ^ (epoch as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut z = seed
+        ^ (epoch as u64)
+            .wrapping_add(1)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     StdRng::seed_from_u64(z ^ (z >> 31))

@@ -6,13 +6,13 @@ use std::ops::ControlFlow;
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::{Module, ModuleVisitor, Param};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use nas_core::data::embedded_fashion_mnist;
 use nas_core::ops::LayerConfig;
 use nas_core::space::SearchSpace;
 use nas_core::supernet::Supernet;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use nas_core::train::{
     Checkpoint, NoHook, Resume, StepInfo, SupernetTrainConfig, TrainHook, resume_supernet,
     train_supernet,
@@ -165,7 +165,11 @@ fn resumed_training_equals_uninterrupted_training() {
     assert_eq!(report.epochs.len(), 2);
     let (a, b) = (flat(&whole), flat(&resumed));
     assert_eq!(a.len(), b.len());
-    let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let max = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
     assert!(max == 0.0, "resumed weights differ by up to {max}");
 
     // A damaged optimizer state or an impossible epoch count is an error, not a panic.

@@ -1,0 +1,58 @@
+//! Progress bars (hidden when stderr is not a terminal, or with `--quiet`).
+
+use std::ops::ControlFlow;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nas_core::train::{EpochInfo, StepInfo, TrainHook};
+
+/// Makes progress bars.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    /// No bars at all.
+    pub quiet: bool,
+}
+
+impl Ui {
+    /// A bar of `len` units labelled `what`. indicatif draws nothing when stderr is not
+    /// a terminal, so logs and CI output stay clean.
+    pub fn bar(&self, len: usize, what: &str) -> ProgressBar {
+        let target = if self.quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(Some(len as u64), target);
+        let style = ProgressStyle::with_template(
+            "{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix(what.to_string());
+        bar
+    }
+}
+
+/// Advances a bar on every training step, showing the loss.
+pub struct StepBar {
+    /// The bar.
+    pub bar: ProgressBar,
+}
+
+impl<M> TrainHook<M> for StepBar {
+    fn on_step(&mut self, info: &StepInfo) -> ControlFlow<()> {
+        self.bar.set_position(info.step as u64 + 1);
+        self.bar.set_message(format!("loss {:.3}", info.loss));
+        ControlFlow::Continue(())
+    }
+    fn on_epoch(&mut self, info: &EpochInfo, _: &M) -> ControlFlow<()> {
+        tracing::info!(
+            "epoch {}/{}: mean loss {:.3}, train accuracy {:.3}",
+            info.epoch + 1,
+            info.epochs,
+            info.mean_loss,
+            info.train_accuracy
+        );
+        ControlFlow::Continue(())
+    }
+}
