@@ -115,7 +115,7 @@ impl Default for Retrain {
             random_k: 3,
             eval_batch: 250,
             train: StandaloneTrainConfig {
-                epochs: 3,
+                epochs: 2,
                 optim: OptimConfig {
                     lr: 0.1,
                     ..OptimConfig::default()
@@ -152,10 +152,12 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             seed: 0,
+            // Sized for about 10 minutes on 2 CPU cores: 14x14 images, F = 8.
             data: DataConfig {
-                train_limit: Some(4000),
+                train_limit: Some(3000),
                 validation_limit: Some(500),
-                test_limit: Some(1000),
+                test_limit: Some(2000),
+                downsample: 2,
                 ..DataConfig::default()
             },
             space: SearchSpace {
@@ -314,11 +316,14 @@ impl Config {
 
     /// Reads a resolved configuration (as saved in a run directory).
     pub fn from_table(table: Table) -> Result<Config> {
-        let cfg: Config = Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                anyhow::anyhow!("invalid configuration: {}", e.message())
-            })?;
+        let cfg: Config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            anyhow::anyhow!(
+                "invalid configuration at '{path}': {}",
+                inner.message().trim()
+            )
+        })?;
         cfg.check()?;
         Ok(cfg)
     }

@@ -70,6 +70,8 @@ enum Command {
     Backends,
     /// Show the search space: size and decisions.
     Space(ConfigArgs),
+    /// Print the resolved configuration (defaults, preset, file, overrides) as TOML.
+    Config(ConfigArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -395,12 +397,11 @@ fn init_logs(cli: &Cli) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .without_time()
+        .with_timer(tracing_subscriber::fmt::time::uptime())
         .init();
 }
 
-fn backend_run(spec: &str, job: Job) -> Result<()> {
-    let spec: BackendSpec = spec.parse()?;
+fn backend_run(spec: BackendSpec, job: Job) -> Result<()> {
     tracing::info!("backend {spec}");
     nas_backends::run(spec, job)?
 }
@@ -456,23 +457,32 @@ fn real_main(cli: Cli) -> Result<()> {
             let cfg = args.resolve()?;
             show_space(&cfg)
         }
+        Command::Config(args) => {
+            print!("{}", args.resolve()?.to_toml()?);
+            Ok(())
+        }
         Command::Run(args) => {
+            let spec = args.backend.parse()?;
             let cfg = prepare(&args)?;
-            backend_run(&args.backend.clone(), job(Work::Run, &args, cfg, ui))
+            backend_run(spec, job(Work::Run, &args, cfg, ui))
         }
         Command::Train(args) => {
+            let spec = args.backend.parse()?;
             let cfg = prepare(&args)?;
-            backend_run(&args.backend.clone(), job(Work::Train, &args, cfg, ui))
+            backend_run(spec, job(Work::Train, &args, cfg, ui))
         }
         Command::Search(args) => {
+            let spec = args.backend.parse()?;
             let cfg = prepare(&args)?;
-            backend_run(&args.backend.clone(), job(Work::Search, &args, cfg, ui))
+            backend_run(spec, job(Work::Search, &args, cfg, ui))
         }
         Command::Retrain(args) => {
+            let spec = args.backend.parse()?;
             let cfg = prepare(&args)?;
-            backend_run(&args.backend.clone(), job(Work::Retrain, &args, cfg, ui))
+            backend_run(spec, job(Work::Retrain, &args, cfg, ui))
         }
         Command::Eval(args) => {
+            let spec = args.run.backend.parse()?;
             let cfg = prepare(&args.run)?;
             // Parse against the space the data will give (input shape and classes do not
             // enter the architecture's text, so the configured space checks it fully).
@@ -481,9 +491,10 @@ fn real_main(cli: Cli) -> Result<()> {
                 arch,
                 standalone: args.standalone,
             };
-            backend_run(&args.run.backend.clone(), job(work, &args.run, cfg, ui))
+            backend_run(spec, job(work, &args.run, cfg, ui))
         }
         Command::Compare(args) => {
+            let spec = args.run.backend.parse()?;
             let mut cfg = prepare(&args.run)?;
             if !args.strategies.is_empty() {
                 for s in &args.strategies {
@@ -498,10 +509,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 cfg.compare.seeds = n;
             }
             cfg.compare.retrain_winners |= args.retrain_winners;
-            backend_run(
-                &args.run.backend.clone(),
-                job(Work::Compare, &args.run, cfg, ui),
-            )
+            backend_run(spec, job(Work::Compare, &args.run, cfg, ui))
         }
     }
 }

@@ -150,6 +150,45 @@ impl ImageDataset {
         }
     }
 
+    /// Every image shrunk by `factor` in height and width, each output pixel the mean
+    /// of a `factor x factor` square (trailing rows and columns that do not fill a square
+    /// are dropped). A factor of 1 returns a copy.
+    pub fn downsample(&self, factor: usize) -> Result<ImageDataset, DataError> {
+        let [c, h, w] = self.shape;
+        if factor == 0 || factor > h || factor > w {
+            return Err(DataError::new(
+                "downsample",
+                format!(
+                    "factor {factor} does not fit {h}x{w} images (use 1 to {})",
+                    h.min(w)
+                ),
+            ));
+        }
+        let (h2, w2) = (h / factor, w / factor);
+        let area = (factor * factor) as f32;
+        let mut pixels = Vec::with_capacity(self.len() * c * h2 * w2);
+        for img in self.pixels.chunks_exact(c * h * w) {
+            for plane in img.chunks_exact(h * w) {
+                for y in 0..h2 {
+                    for x in 0..w2 {
+                        let mut sum = 0.0;
+                        for dy in 0..factor {
+                            let row = (y * factor + dy) * w + x * factor;
+                            sum += plane[row..row + factor].iter().sum::<f32>();
+                        }
+                        pixels.push(sum / area);
+                    }
+                }
+            }
+        }
+        Ok(ImageDataset {
+            pixels,
+            labels: self.labels.clone(),
+            shape: [c, h2, w2],
+            classes: self.classes,
+        })
+    }
+
     /// The first `n` images (all of them if there are fewer).
     pub fn head(&self, n: usize) -> ImageDataset {
         let idx: Vec<usize> = (0..n.min(self.len())).collect();
@@ -673,6 +712,9 @@ pub struct DataConfig {
     pub test_limit: Option<usize>,
     /// Training augmentation; `None` takes the source's default.
     pub augment: Option<Augment>,
+    /// Shrink every image by this integer factor (2x2 means for 2), trading accuracy
+    /// for CPU time; 1 keeps the images as they are.
+    pub downsample: usize,
 }
 
 impl Default for DataConfig {
@@ -685,6 +727,7 @@ impl Default for DataConfig {
             validation_limit: None,
             test_limit: None,
             augment: None,
+            downsample: 1,
         }
     }
 }
@@ -723,6 +766,11 @@ impl DataConfig {
         let mut train = limit(train, self.train_limit, "train_limit")?;
         let mut validation = limit(validation, self.validation_limit, "validation_limit")?;
         let mut test = limit(test, self.test_limit, "test_limit")?;
+        if self.downsample != 1 {
+            train = train.downsample(self.downsample)?;
+            validation = validation.downsample(self.downsample)?;
+            test = test.downsample(self.downsample)?;
+        }
         let (mean, std) = train.channel_stats();
         for d in [&mut train, &mut validation, &mut test] {
             d.normalize(&mean, &std);

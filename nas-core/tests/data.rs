@@ -387,3 +387,37 @@ fn full_fashion_mnist_loads() {
         assert_eq!(s.test.labels.iter().filter(|l| **l == c).count(), 1000);
     }
 }
+
+#[test]
+fn downsample_averages_squares() {
+    // One 2-channel 4x5 image: the last column does not fill a 2x2 square and is dropped.
+    let plane0: Vec<f32> = (0..20).map(|v| v as f32).collect();
+    let plane1: Vec<f32> = vec![1.0; 20];
+    let pixels = [plane0, plane1].concat();
+    let d = ImageDataset::new("t", pixels, vec![3], [2, 4, 5], 10).unwrap();
+    let h = d.downsample(2).unwrap();
+    assert_eq!(h.shape, [2, 2, 2]);
+    assert_eq!(h.labels, vec![3]);
+    // (0+1+5+6)/4 = 3, (2+3+7+8)/4 = 5, (10+11+15+16)/4 = 13, (12+13+17+18)/4 = 15.
+    assert_eq!(h.pixels, vec![3.0, 5.0, 13.0, 15.0, 1.0, 1.0, 1.0, 1.0]);
+    assert_eq!(d.downsample(1).unwrap(), d);
+    let e = d.downsample(0).unwrap_err();
+    assert!(e.to_string().contains("factor 0"), "{e}");
+    assert!(d.downsample(5).is_err());
+}
+
+#[test]
+fn data_config_downsamples_every_split() {
+    let s = DataConfig {
+        train_limit: Some(20),
+        validation_limit: Some(10),
+        test_limit: Some(10),
+        downsample: 2,
+        ..DataConfig::default()
+    }
+    .load()
+    .unwrap();
+    for d in [&s.train, &s.validation, &s.test] {
+        assert_eq!(d.shape, [1, 14, 14]);
+    }
+}

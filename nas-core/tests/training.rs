@@ -41,20 +41,7 @@ fn space() -> SearchSpace {
 }
 
 fn halve(d: &ImageDataset) -> ImageDataset {
-    let [c, h, w] = d.shape;
-    let (h2, w2) = (h / 2, w / 2);
-    let mut pixels = Vec::with_capacity(d.len() * c * h2 * w2);
-    for img in d.pixels.chunks_exact(c * h * w) {
-        for ch in 0..c {
-            for y in 0..h2 {
-                for x in 0..w2 {
-                    let at = |dy: usize, dx: usize| img[ch * h * w + (2 * y + dy) * w + 2 * x + dx];
-                    pixels.push((at(0, 0) + at(0, 1) + at(1, 0) + at(1, 1)) / 4.0);
-                }
-            }
-        }
-    }
-    ImageDataset::new("halved", pixels, d.labels.clone(), [c, h2, w2], d.classes).unwrap()
+    d.downsample(2).unwrap()
 }
 
 fn data(train: usize, test: usize) -> (ImageDataset, ImageDataset) {

@@ -1,0 +1,330 @@
+//! The `nas` binary end to end: the quick run and its report, resuming after SIGKILL at
+//! several points, and clear errors for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn nas() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nas"));
+    c.env_remove("NAS_LOG");
+    c
+}
+
+/// A configuration small enough for every phase to take a few seconds.
+const TINY: &[&str] = &[
+    "--quick",
+    "--set",
+    "data.train_limit=96",
+    "--set",
+    "data.validation_limit=64",
+    "--set",
+    "data.test_limit=64",
+    "--set",
+    "space.stacks=2",
+    "--set",
+    "supernet.epochs=3",
+    "--set",
+    "supernet.batch_size=32",
+    "--set",
+    "search.budget=8",
+    "--set",
+    "search.eval_batch=64",
+    "--set",
+    "retrain.top_k=2",
+    "--set",
+    "retrain.random_k=2",
+    "--set",
+    "retrain.eval_batch=64",
+];
+
+fn run_args(dir: &Path) -> Vec<String> {
+    let mut a: Vec<String> = vec!["run".into(), "--out".into(), dir.display().to_string()];
+    a.extend(TINY.iter().map(|s| s.to_string()));
+    a
+}
+
+fn check_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `nas` with `args`, expecting failure; returns stderr.
+fn fails(args: &[&str]) -> String {
+    let out = nas().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} should fail; stderr: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    err
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The results of a run that must not depend on interruptions: the search log, every
+/// stand-alone result without its timing, and the report.
+fn results(dir: &Path) -> (String, Vec<Value>, Value) {
+    let log = std::fs::read_to_string(dir.join("search/evaluated.jsonl")).unwrap();
+    let mut standalone: Vec<Value> = std::fs::read_dir(dir.join("standalone"))
+        .unwrap()
+        .map(|e| {
+            let mut v = read_json(&e.unwrap().path());
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect();
+    standalone.sort_by_key(|v| v["key"].as_str().unwrap().to_string());
+    let mut report = read_json(&dir.join("report.json"));
+    report["best"].as_object_mut().unwrap().remove("seconds");
+    for r in report["retrained"].as_array_mut().unwrap() {
+        r.as_object_mut().unwrap().remove("seconds");
+    }
+    (log, standalone, report)
+}
+
+fn count_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.filter(|e| {
+            e.as_ref()
+                .map(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .unwrap_or(false)
+        })
+        .count()
+    })
+}
+
+/// Starts a run and kills it with SIGKILL once `ready` holds; returns whether it was
+/// still running at that moment (so the kill did interrupt it).
+fn kill_when(dir: &Path, ready: impl Fn(&Path) -> bool) -> bool {
+    let mut child = nas()
+        .args(run_args(dir))
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "the run failed before the kill point");
+            return false;
+        }
+        if ready(dir) {
+            child.kill().unwrap(); // SIGKILL on Unix
+            child.wait().unwrap();
+            return true;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "kill point never reached"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn quick_run_writes_a_report_that_parses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("quick");
+    let out = nas()
+        .args(["run", "--quick", "--quiet", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    check_ok(&out, "nas run --quick");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("best architecture: N="), "{stdout}");
+
+    let report = read_json(&dir.join("report.json"));
+    let best = &report["best"];
+    let acc = best["test"]["accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc));
+    assert!(best["stats"]["params"].as_u64().unwrap() > 0);
+    assert!(best["stats"]["macs"].as_u64().unwrap() > 0);
+    // The best architecture's text parses back in the configured space.
+    let space = nas_core::SearchSpace {
+        filters: 4,
+        ..Default::default()
+    };
+    space.parse(best["arch"].as_str().unwrap()).unwrap();
+    assert_eq!(report["budget"], 12);
+    assert_eq!(report["retrained"].as_array().unwrap().len(), 4);
+    assert_eq!(report["correlation"]["n"], 4);
+    let rho = report["correlation"]["spearman"].as_f64();
+    assert!(rho.is_none_or(|r| (-1.0..=1.0).contains(&r)));
+
+    assert_eq!(count_lines(&dir.join("search/evaluated.jsonl")), 12);
+    assert_eq!(count_lines(&dir.join("search/evaluated.csv")), 13);
+    for f in [
+        "config.toml",
+        "summary.md",
+        "plots/oneshot_vs_standalone.svg",
+        "plots/search.svg",
+        "supernet/progress.json",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let svg = std::fs::read_to_string(dir.join("plots/search.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("circle"));
+    // The saved configuration is complete: it loads with no other input.
+    let cfg: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(cfg["space"]["filters"].as_integer(), Some(4));
+
+    // Rerunning a finished run recomputes nothing and reports the same.
+    let before = results(&dir);
+    let again = nas()
+        .args(["run", "--quiet", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    check_ok(&again, "rerun");
+    assert_eq!(results(&dir), before);
+
+    // Scoring one architecture with the trained supernet.
+    let arch = best["arch"].as_str().unwrap();
+    let out = nas()
+        .args(["eval", "--quiet", "--arch", arch, "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    check_ok(&out, "nas eval");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let want = format!("{:.4}", best["one_shot"]["accuracy"].as_f64().unwrap());
+    assert!(
+        text.contains(&format!("one-shot accuracy {want}")),
+        "{text}"
+    );
+}
+
+#[test]
+fn killed_runs_resume_to_the_same_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole: PathBuf = tmp.path().join("whole");
+    let out = nas()
+        .args(run_args(&whole))
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    check_ok(&out, "uninterrupted run");
+    let expected = results(&whole);
+
+    let dir = tmp.path().join("killed");
+    let points: [(&str, Box<dyn Fn(&Path) -> bool>); 3] = [
+        (
+            "during supernet training",
+            Box::new(|d: &Path| d.join("supernet/progress.json").exists()),
+        ),
+        (
+            "during the search",
+            Box::new(|d: &Path| count_lines(&d.join("search/evaluated.jsonl")) >= 3),
+        ),
+        (
+            "during retraining",
+            Box::new(|d: &Path| count_files(&d.join("standalone")) >= 1),
+        ),
+    ];
+    for (what, ready) in points {
+        assert!(
+            kill_when(&dir, ready),
+            "the run finished before the kill {what}"
+        );
+    }
+    let out = nas().args(run_args(&dir)).arg("--quiet").output().unwrap();
+    check_ok(&out, "resumed run");
+    let got = results(&dir);
+    assert_eq!(got.0, expected.0, "search logs differ");
+    assert_eq!(got.1, expected.1, "stand-alone results differ");
+    assert_eq!(got.2, expected.2, "reports differ");
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("r");
+    let ds = d.to_str().unwrap();
+
+    let e = fails(&["run", "--out", ds, "--set", "search.strategy=nope"]);
+    assert!(e.contains("nope") && e.contains("evolution"), "{e}");
+    let e = fails(&["run", "--out", ds, "--set", "supernet.epoch=3"]);
+    assert!(e.contains("unknown field") && e.contains("epoch"), "{e}");
+    let e = fails(&["run", "--out", ds, "--quick", "--backend", "tpu"]);
+    assert!(
+        e.contains("unknown backend 'tpu'") && e.contains("flex"),
+        "{e}"
+    );
+    #[cfg(not(feature = "cuda"))]
+    {
+        let e = fails(&["run", "--out", ds, "--quick", "--backend", "cuda:0"]);
+        assert!(e.contains("--features cuda"), "{e}");
+    }
+    let cfg = tmp.path().join("bad.toml");
+    std::fs::write(&cfg, "[supernet]\nepochs = \"many\"\n").unwrap();
+    let e = fails(&["run", "--out", ds, "--config", cfg.to_str().unwrap()]);
+    assert!(e.contains("epochs"), "{e}");
+    let e = fails(&["run", "--out", ds, "--config", "/nonexistent/c.toml"]);
+    assert!(e.contains("/nonexistent/c.toml"), "{e}");
+
+    // A run directory made with other settings is not mixed with new ones.
+    let out = nas()
+        .args(["train", "--quiet", "--out", ds])
+        .args(TINY)
+        .output()
+        .unwrap();
+    check_ok(&out, "nas train");
+    let saved = std::fs::read(d.join("config.toml")).unwrap();
+    let mut other: Vec<&str> = vec!["run", "--out", ds];
+    other.extend(TINY);
+    other.extend(["--set", "supernet.epochs=5"]);
+    let e = fails(&other);
+    assert!(e.contains("supernet.epochs"), "{e}");
+    assert_eq!(
+        std::fs::read(d.join("config.toml")).unwrap(),
+        saved,
+        "config changed"
+    );
+
+    // Bad architectures name the problem.
+    let e = fails(&["eval", "--out", ds, "--arch", "N=0:sep3;R=0:bogus"]);
+    assert!(e.contains("bogus"), "{e}");
+    let e = fails(&["retrain", "--out", ds]);
+    assert!(e.contains("not finished"), "{e}");
+    let fresh = tmp.path().join("fresh");
+    let e = fails(&["search", "--quick", "--out", fresh.to_str().unwrap()]);
+    assert!(e.contains("nas train"), "{e}");
+}
+
+#[test]
+fn listings() {
+    let out = nas().arg("strategies").output().unwrap();
+    check_ok(&out, "nas strategies");
+    let s = String::from_utf8_lossy(&out.stdout);
+    for name in ["evolution", "random", "reinforce"] {
+        assert!(s.contains(name), "{s}");
+    }
+    let out = nas().arg("backends").output().unwrap();
+    check_ok(&out, "nas backends");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("flex"));
+    let out = nas()
+        .args(["space", "--set", "space.blocks_per_cell=2"])
+        .output()
+        .unwrap();
+    check_ok(&out, "nas space");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.contains("architectures: ") && s.contains("decisions: 8"),
+        "{s}"
+    );
+}
