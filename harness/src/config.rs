@@ -260,6 +260,20 @@ fn parse_override(text: &str) -> Result<Table> {
     Ok(table)
 }
 
+fn remove_path(t: &mut Table, path: &[&str]) {
+    match path {
+        [] => {}
+        [last] => {
+            t.remove(*last);
+        }
+        [first, rest @ ..] => {
+            if let Some(Value::Table(inner)) = t.get_mut(*first) {
+                remove_path(inner, rest);
+            }
+        }
+    }
+}
+
 fn has_key(t: &Table, path: &str) -> bool {
     let mut cur = t;
     let parts: Vec<&str> = path.split('.').collect();
@@ -338,8 +352,14 @@ impl Config {
     }
 
     /// The resolved configuration as TOML text.
+    /// The keys the harness derives (input shape, classes, augmentation) are left out,
+    /// so the text is also a valid `--config` file.
     pub fn to_toml(&self) -> Result<String> {
-        toml::to_string_pretty(self).context("encoding the configuration as TOML")
+        let mut table = Table::try_from(self).context("encoding the configuration")?;
+        for (key, _) in DERIVED {
+            remove_path(&mut table, &key.split('.').collect::<Vec<_>>());
+        }
+        toml::to_string_pretty(&table).context("encoding the configuration as TOML")
     }
 
     /// Checks the settings the harness itself uses (nas-core checks its own).
@@ -378,6 +398,25 @@ mod tests {
             file: None,
             overrides: &o,
         })
+    }
+
+    #[test]
+    fn the_shipped_default_file_is_the_defaults() {
+        let text = include_str!("../../configs/default.toml");
+        let table: Table = toml::from_str(text).unwrap();
+        let from_file = Config::from_table(table.clone()).unwrap();
+        assert_eq!(from_file, Config::default());
+        // And it is accepted as a user file (no derived keys in it).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("default.toml");
+        std::fs::write(&path, text).unwrap();
+        let c = Config::resolve(&Sources {
+            quick: false,
+            file: Some(&path),
+            overrides: &[],
+        })
+        .unwrap();
+        assert_eq!(c, Config::default());
     }
 
     #[test]

@@ -328,3 +328,60 @@ fn listings() {
         "{s}"
     );
 }
+
+#[test]
+fn compare_runs_strategies_and_seeds_on_one_supernet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cmp");
+    let out = nas()
+        .args(["compare", "--quiet", "--out"])
+        .arg(&dir)
+        .args(TINY)
+        .args([
+            "--strategies",
+            "random,evolution",
+            "--seeds",
+            "2",
+            "--retrain-winners",
+        ])
+        .output()
+        .unwrap();
+    check_ok(&out, "nas compare");
+    let rows = read_json(&dir.join("compare/results.json"));
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in rows {
+        let best = r["best_one_shot"].as_f64().unwrap();
+        // The best of a search is the maximum of its log.
+        let log = dir.join(format!(
+            "compare/{}-s{}/evaluated.jsonl",
+            r["strategy"].as_str().unwrap(),
+            r["seed"]
+        ));
+        let text = std::fs::read_to_string(&log).unwrap();
+        let scores: Vec<f64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["accuracy"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(scores.len(), 8, "equal budgets");
+        assert_eq!(scores.iter().copied().fold(f64::MIN, f64::max), best);
+        assert!(r["winner_test"].as_f64().is_some());
+    }
+    let summary = std::fs::read_to_string(dir.join("compare/summary.md")).unwrap();
+    assert!(
+        summary.contains("| random |") && summary.contains("| evolution |"),
+        "{summary}"
+    );
+    assert!(dir.join("compare/curves.svg").is_file());
+    // One supernet served every search.
+    assert!(dir.join("supernet/progress.json").is_file());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("evolution") && stdout.contains("±"),
+        "{stdout}"
+    );
+}
