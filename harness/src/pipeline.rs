@@ -565,7 +565,7 @@ pub fn retrain_candidates(
             chosen.push((arch, "top"));
         }
     }
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_0F_2A4D);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x005E_ED0F_2A4D);
     let mut tries = 0;
     while chosen.len() < top_k.min(evaluated.len()) + random_k && tries < 1000 * (random_k + 1) {
         tries += 1;

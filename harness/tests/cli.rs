@@ -105,6 +105,9 @@ fn count_files(dir: &Path) -> usize {
     })
 }
 
+/// When to kill a run, judged from its directory.
+type KillPoint = Box<dyn Fn(&Path) -> bool>;
+
 /// Starts a run and kills it with SIGKILL once `ready` holds; returns whether it was
 /// still running at that moment (so the kill did interrupt it).
 fn kill_when(dir: &Path, ready: impl Fn(&Path) -> bool) -> bool {
@@ -222,7 +225,7 @@ fn killed_runs_resume_to_the_same_results() {
     let expected = results(&whole);
 
     let dir = tmp.path().join("killed");
-    let points: [(&str, Box<dyn Fn(&Path) -> bool>); 3] = [
+    let points: [(&str, KillPoint); 3] = [
         (
             "during supernet training",
             Box::new(|d: &Path| d.join("supernet/progress.json").exists()),
