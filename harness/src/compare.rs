@@ -53,14 +53,8 @@ pub fn compare<B: AutodiffBackend>(ctx: &Ctx<B>) -> Result<()> {
             let evaluated = pipeline::search(ctx, &mut oneshot, s, seed, &dir)?;
             let scores: Vec<f64> = evaluated.iter().map(|e| e.accuracy).collect();
             per_seed.push(best_so_far(&scores));
-            let best = evaluated
-                .iter()
-                .max_by(|a, b| {
-                    a.accuracy
-                        .total_cmp(&b.accuracy)
-                        .then(b.index.cmp(&a.index))
-                })
-                .ok_or_else(|| anyhow::anyhow!("empty search"))?;
+            let best =
+                pipeline::best_of(&evaluated).ok_or_else(|| anyhow::anyhow!("empty search"))?;
             let (mut winner_test, mut winner_validation) = (None, None);
             if ctx.cfg.compare.retrain_winners {
                 let arch = ctx.space.parse(&best.arch)?;

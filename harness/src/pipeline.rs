@@ -278,6 +278,15 @@ pub struct Evaluated {
     pub loss: f64,
 }
 
+/// The best evaluation of a search: highest one-shot accuracy, the earliest on ties.
+pub fn best_of(evaluated: &[Evaluated]) -> Option<&Evaluated> {
+    evaluated.iter().max_by(|a, b| {
+        a.accuracy
+            .total_cmp(&b.accuracy)
+            .then(b.index.cmp(&a.index))
+    })
+}
+
 /// The saved state of a search.
 #[derive(Debug, Serialize, Deserialize)]
 struct SearchState {

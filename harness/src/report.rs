@@ -137,14 +137,7 @@ impl Report {
         evaluated: &[Evaluated],
         retrained: Vec<Standalone>,
     ) -> Option<Report> {
-        let best_one_shot = evaluated
-            .iter()
-            .max_by(|a, b| {
-                a.accuracy
-                    .total_cmp(&b.accuracy)
-                    .then(b.index.cmp(&a.index))
-            })?
-            .clone();
+        let best_one_shot = crate::pipeline::best_of(evaluated)?.clone();
         let best = retrained
             .iter()
             .filter(|s| s.role == "top")
@@ -281,8 +274,22 @@ pub fn plot_scatter(path: &Path, retrained: &[Standalone]) -> Result<()> {
             .label(role)
             .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));
     }
+    finish(chart, root, SeriesLabelPosition::UpperRight, path)
+}
+
+/// Draws the legend and writes the file.
+fn finish<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    mut chart: ChartContext<'a, DB, CT>,
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    position: SeriesLabelPosition,
+    path: &Path,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
     chart
         .configure_series_labels()
+        .position(position)
         .border_style(BLACK)
         .background_style(WHITE)
         .draw()
@@ -354,15 +361,7 @@ pub fn plot_curves(
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .border_style(BLACK)
-        .background_style(WHITE)
-        .draw()
-        .map_err(plot_err(path))?;
-    root.present().map_err(plot_err(path))?;
-    Ok(())
+    finish(chart, root, SeriesLabelPosition::LowerRight, path)
 }
 
 /// Writes `report.json`, `summary.md` and the plots of a run.
