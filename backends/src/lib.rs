@@ -184,8 +184,24 @@ pub fn probe<B: burn::tensor::backend::Backend>(
     device: &B::Device,
 ) -> Result<(), BackendError> {
     use burn::tensor::Tensor;
+    // Runtimes may fail on a worker thread first; keep every panic message, in order,
+    // and report the first one (the cause; later ones are its consequences).
+    let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    {
+        let messages = messages.clone();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the backend failed to start".into());
+            if let Ok(mut m) = messages.lock() {
+                m.push(text);
+            }
+        }));
+    }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let t = Tensor::<B, 1>::from_floats([1.0, 2.0, 3.0], device);
         t.sum().into_scalar().elem::<f32>()
@@ -194,10 +210,10 @@ pub fn probe<B: burn::tensor::backend::Backend>(
     let detail = match result {
         Ok(v) if (v - 6.0).abs() < 1e-6 => return Ok(()),
         Ok(v) => format!("a test sum came back as {v} instead of 6"),
-        Err(payload) => payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        Err(_) => messages
+            .lock()
+            .ok()
+            .and_then(|m| m.first().cloned())
             .unwrap_or_else(|| "the backend failed to start".into()),
     };
     Err(BackendError::NoDevice {

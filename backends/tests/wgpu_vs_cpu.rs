@@ -106,3 +106,17 @@ fn wgpu_supernet_forward_matches_cpu() {
         );
     }
 }
+
+/// A device index with no adapter behind it is a clear error, not a panic.
+#[test]
+fn missing_wgpu_device_is_a_clear_error() {
+    let spec: BackendSpec = "wgpu:7".parse().unwrap();
+    let device = WgpuDevice::DiscreteGpu(7);
+    let err = nas_backends::probe::<Wgpu>(spec, &device).unwrap_err();
+    let text = err.to_string();
+    eprintln!("{text}");
+    assert!(
+        text.starts_with("no device found for backend 'wgpu:7'"),
+        "{text}"
+    );
+}
