@@ -1,40 +1,18 @@
 //! Evaluation: one-shot scoring of architectures with a trained supernet, evaluation of
-//! stand-alone models, and the [`Evaluator`] trait that search strategies see.
+//! stand-alone models, and the supernet's [`Evaluator`].
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use crate::data::{ImageDataset, batch_indices};
 use crate::network::Plan;
 use crate::ops::NormMode;
-use crate::space::{Architecture, SpaceError};
+use crate::space::Architecture;
 use crate::standalone::StandaloneModel;
 use crate::supernet::Supernet;
 
-/// An architecture that could not be evaluated.
-#[derive(Debug, Error)]
-pub enum EvalError {
-    /// The architecture is not in the evaluator's space.
-    #[error("architecture rejected: {0}")]
-    Space(#[from] SpaceError),
-    /// The evaluation data do not fit the model.
-    #[error("evaluation data do not fit the model: {0}")]
-    Data(String),
-}
-
-/// Summary metrics of one evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    /// Fraction of examples classified correctly.
-    pub accuracy: f64,
-    /// Mean cross-entropy.
-    pub loss: f64,
-    /// Number of examples evaluated.
-    pub examples: usize,
-}
+pub use crate::search::{EvalError, Evaluator, Metrics};
 
 /// Per-example predicted class distributions (for the paper's KL analysis).
 #[derive(Debug, Clone, PartialEq)]
@@ -73,12 +51,6 @@ impl Predictions {
             examples: n,
         }
     }
-}
-
-/// What a search strategy sees: a score for an architecture.
-pub trait Evaluator {
-    /// Evaluates `arch`; higher accuracy is better.
-    fn evaluate(&mut self, arch: &Architecture) -> Result<Metrics, EvalError>;
 }
 
 /// Runs `logits_of` over `data` in consecutive batches and collects softmax outputs.

@@ -61,9 +61,13 @@ impl NetworkMask {
                     .enumerate()
                     .map(|(b, block)| BlockMask {
                         inputs: (0..space.num_candidate_inputs(b))
-                            .map(|i| block.inputs.contains(&i))
+                            .map(|i| block.inputs().contains(&i))
                             .collect(),
-                        ops: space.ops.iter().map(|op| block.ops.contains(op)).collect(),
+                        ops: space
+                            .ops
+                            .iter()
+                            .map(|op| block.ops().contains(op))
+                            .collect(),
                     })
                     .collect();
                 CellMask { blocks }

@@ -56,7 +56,7 @@ impl ModelStats {
                 s.params += norm(c);
             }
             for block in &arch.genotype(site.kind).blocks {
-                for op in &block.ops {
+                for op in block.ops() {
                     match op {
                         OpKind::SepConv3 | OpKind::SepConv5 | OpKind::SepConv7 => {
                             let k = match op {

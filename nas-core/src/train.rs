@@ -142,6 +142,44 @@ pub struct SupernetTrainConfig {
     pub seed: u64,
 }
 
+impl SupernetTrainConfig {
+    /// Checks every setting (the trainer does too, before the first step).
+    pub fn validate(&self) -> Result<(), TrainError> {
+        if self.ghost_batches == 0 || self.batch_size < self.ghost_batches {
+            return Err(TrainError::Config(format!(
+                "batch_size {} must be at least ghost_batches {} (and ghost_batches at least 1)",
+                self.batch_size, self.ghost_batches
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.drop_path.r_max) {
+            return Err(TrainError::Config(format!(
+                "drop_path.r_max = {}: must be in [0, 1]",
+                self.drop_path.r_max
+            )));
+        }
+        check_loop(self.epochs, self.batch_size, &self.optim)
+    }
+}
+
+/// Checks shared by both trainers.
+fn check_loop(epochs: usize, batch_size: usize, optim: &OptimConfig) -> Result<(), TrainError> {
+    optim.validate()?;
+    if batch_size == 0 {
+        return Err(TrainError::Config("batch_size must be at least 1".into()));
+    }
+    if epochs == 0 {
+        return Err(TrainError::Config("epochs must be at least 1".into()));
+    }
+    Ok(())
+}
+
+impl StandaloneTrainConfig {
+    /// Checks every setting (the trainer does too, before the first step).
+    pub fn validate(&self) -> Result<(), TrainError> {
+        check_loop(self.epochs, self.batch_size, &self.optim)
+    }
+}
+
 impl Default for SupernetTrainConfig {
     fn default() -> Self {
         SupernetTrainConfig {
@@ -342,18 +380,7 @@ pub fn resume_supernet<B: AutodiffBackend>(
     resume: Option<&Resume>,
     hook: &mut impl TrainHook<Supernet<B>>,
 ) -> Result<(Supernet<B>, TrainReport), TrainError> {
-    if cfg.ghost_batches == 0 || cfg.batch_size < cfg.ghost_batches {
-        return Err(TrainError::Config(format!(
-            "batch_size {} must be at least ghost_batches {} (and ghost_batches at least 1)",
-            cfg.batch_size, cfg.ghost_batches
-        )));
-    }
-    if !(0.0..=1.0).contains(&cfg.drop_path.r_max) {
-        return Err(TrainError::Config(format!(
-            "drop_path.r_max = {}: must be in [0, 1]",
-            cfg.drop_path.r_max
-        )));
-    }
+    cfg.validate()?;
     let space = model.space.clone();
     let run = Run {
         epochs: cfg.epochs,
@@ -393,6 +420,7 @@ pub fn resume_standalone<B: AutodiffBackend>(
     resume: Option<&Resume>,
     hook: &mut impl TrainHook<StandaloneModel<B>>,
 ) -> Result<(StandaloneModel<B>, TrainReport), TrainError> {
+    cfg.validate()?;
     let plan = Plan::architecture(&model.space, &model.architecture);
     let run = Run {
         epochs: cfg.epochs,

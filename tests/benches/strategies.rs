@@ -19,7 +19,7 @@ fn benches(c: &mut Criterion) {
     let space = SearchSpace::default();
     let obj = Synthetic::new(&space, 0, 12, 0.5);
     let mut group = c.benchmark_group("ask+tell");
-    for e in strategy::registry() {
+    for e in strategy::registry().unwrap() {
         let mut s = strategy::build(e.name, &space, None, 0).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         // Past evolution's random warm-up, so its tournament path is measured.

@@ -1,6 +1,6 @@
 //! The conformance suite, written once and run for every registered strategy.
 
-use nas_core::space::{Architecture, SearchSpace};
+use nas_core::space::{Architecture, Block, SearchSpace};
 use nas_core::strategy::{self, Strategy};
 use nas_integration_tests::{EXPECTED, Synthetic, metrics};
 use rand::SeedableRng;
@@ -28,11 +28,15 @@ fn drive(
 
 #[test]
 fn every_expected_strategy_is_registered() {
-    let names: Vec<&str> = strategy::registry().iter().map(|e| e.name).collect();
+    let names: Vec<&str> = strategy::registry()
+        .unwrap()
+        .iter()
+        .map(|e| e.name)
+        .collect();
     for want in EXPECTED {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
-    for e in strategy::registry() {
+    for e in strategy::registry().unwrap() {
         assert!(!e.description.is_empty());
         assert!((e.default_config)().is_object(), "{}", e.name);
     }
@@ -74,7 +78,7 @@ fn bad_configs_are_errors() {
 fn same_seed_same_sequence_and_valid_asks() {
     let sp = space();
     let obj = Synthetic::new(&sp, 1, 8, 0.1);
-    for e in strategy::registry() {
+    for e in strategy::registry().unwrap() {
         let run = |seed| {
             let mut s = strategy::build(e.name, &sp, None, seed).unwrap();
             drive(s.as_mut(), &obj, 150, &mut ChaCha8Rng::seed_from_u64(9))
@@ -93,7 +97,7 @@ fn same_seed_same_sequence_and_valid_asks() {
 fn tell_accepts_any_architecture_of_the_space_and_rejects_others() {
     let sp = space();
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    for e in strategy::registry() {
+    for e in strategy::registry().unwrap() {
         let mut s = strategy::build(e.name, &sp, None, 0).unwrap();
         for i in 0..50 {
             let a = sp.sample(&mut rng);
@@ -101,7 +105,7 @@ fn tell_accepts_any_architecture_of_the_space_and_rejects_others() {
         }
         let _ = s.ask();
         let mut bad = sp.sample(&mut rng);
-        bad.normal.blocks[0].inputs = vec![7];
+        bad.normal.blocks[0] = Block::new(vec![7], bad.normal.blocks[0].ops().to_vec());
         let err = s.tell(&bad, &metrics(0.5)).unwrap_err().to_string();
         assert!(
             err.contains(e.name) && err.contains("normal block 0"),
@@ -114,7 +118,7 @@ fn tell_accepts_any_architecture_of_the_space_and_rejects_others() {
 fn restored_state_continues_exactly() {
     let sp = space();
     let obj = Synthetic::new(&sp, 2, 8, 0.1);
-    for e in strategy::registry() {
+    for e in strategy::registry().unwrap() {
         let mut original = strategy::build(e.name, &sp, None, 11).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         drive(original.as_mut(), &obj, 130, &mut rng);
@@ -133,5 +137,17 @@ fn restored_state_continues_exactly() {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cannot restore"), "{err}");
+        // A state saved by another strategy is refused by name.
+        let other = if e.name == "random" {
+            "evolution"
+        } else {
+            "random"
+        };
+        let foreign = strategy::build(other, &sp, None, 1).unwrap().save();
+        let err = restored.restore(foreign).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("saved by strategy '{other}'")),
+            "{err}"
+        );
     }
 }

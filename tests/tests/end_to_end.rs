@@ -48,7 +48,7 @@ fn every_strategy_searches_a_trained_supernet() {
         OneShotEvaluator::new(supernet.valid(), data.validation, 64, device).unwrap();
     let evaluator: &mut dyn Evaluator = &mut evaluator;
     let mut searched = Vec::new();
-    for entry in strategy::registry() {
+    for entry in strategy::registry().unwrap() {
         let mut s = strategy::build(entry.name, &space, None, 1).unwrap();
         let mut best = f64::MIN;
         for _ in 0..6 {

@@ -1,15 +1,11 @@
-//! Random search: uniform samples from the space (METHOD.md section 5), optionally
+//! Random search: uniform samples from the space (docs/method.md, section 5), optionally
 //! without repeats. Registered as `random`.
 
 use std::collections::HashSet;
 
-use nas_core::eval::Metrics;
+use nas_core::search::Metrics;
 use nas_core::space::{Architecture, SearchSpace};
-use nas_core::strategy::{
-    Strategy, StrategyEntry, StrategyError, StrategyRng, check_told, parse_config, parse_state,
-    to_state,
-};
-use rand::SeedableRng;
+use nas_core::strategy::{SearchStrategy, StrategyRng};
 use serde::{Deserialize, Serialize};
 
 /// Settings of random search.
@@ -20,8 +16,9 @@ pub struct RandomConfig {
     pub no_repeats: bool,
 }
 
-#[derive(Serialize, Deserialize)]
-struct State {
+/// What changes during a random search.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RandomState {
     rng: StrategyRng,
     seen: HashSet<Architecture>,
 }
@@ -30,80 +27,50 @@ struct State {
 pub struct RandomSearch {
     space: SearchSpace,
     config: RandomConfig,
-    state: State,
-}
-
-impl RandomSearch {
-    /// Random search over `space`.
-    pub fn new(space: &SearchSpace, config: RandomConfig, seed: u64) -> Self {
-        RandomSearch {
-            space: space.clone(),
-            config,
-            state: State {
-                rng: StrategyRng::seed_from_u64(seed),
-                seen: HashSet::new(),
-            },
-        }
-    }
 }
 
 /// Tries before giving up on finding an unseen architecture (the space may be exhausted).
 const MAX_TRIES: usize = 10_000;
 
-impl Strategy for RandomSearch {
-    fn name(&self) -> &'static str {
-        "random"
+impl SearchStrategy for RandomSearch {
+    const NAME: &'static str = "random";
+    const DESCRIPTION: &'static str = "uniform random samples (optionally without repeats)";
+    type Config = RandomConfig;
+    type State = RandomState;
+
+    fn new(space: &SearchSpace, config: RandomConfig) -> Result<Self, String> {
+        Ok(RandomSearch {
+            space: space.clone(),
+            config,
+        })
     }
 
-    fn ask(&mut self) -> Architecture {
-        let mut arch = self.space.sample(&mut self.state.rng);
+    fn init(&self, rng: StrategyRng) -> RandomState {
+        RandomState {
+            rng,
+            seen: HashSet::new(),
+        }
+    }
+
+    fn ask(&self, s: &mut RandomState) -> Architecture {
+        let mut arch = self.space.sample(&mut s.rng);
         if self.config.no_repeats {
             for _ in 0..MAX_TRIES {
-                if !self.state.seen.contains(&arch) {
+                if !s.seen.contains(&arch) {
                     break;
                 }
-                arch = self.space.sample(&mut self.state.rng);
+                arch = self.space.sample(&mut s.rng);
             }
-            self.state.seen.insert(arch.clone());
+            s.seen.insert(arch.clone());
         }
         arch
     }
 
-    fn tell(&mut self, arch: &Architecture, _metrics: &Metrics) -> Result<(), StrategyError> {
-        check_told(self.name(), &self.space, arch)?;
+    fn tell(&self, s: &mut RandomState, arch: &Architecture, _metrics: &Metrics) {
         if self.config.no_repeats {
-            self.state.seen.insert(arch.clone());
+            s.seen.insert(arch.clone());
         }
-        Ok(())
-    }
-
-    fn save(&self) -> serde_json::Value {
-        to_state(&self.state)
-    }
-
-    fn restore(&mut self, state: serde_json::Value) -> Result<(), StrategyError> {
-        self.state = parse_state(self.name(), state)?;
-        Ok(())
     }
 }
 
-fn build(
-    space: &SearchSpace,
-    cfg: serde_json::Value,
-    seed: u64,
-) -> Result<Box<dyn Strategy>, StrategyError> {
-    Ok(Box::new(RandomSearch::new(
-        space,
-        parse_config("random", cfg)?,
-        seed,
-    )))
-}
-
-inventory::submit! {
-    StrategyEntry {
-        name: "random",
-        description: "uniform random samples (optionally without repeats)",
-        default_config: || to_state(&RandomConfig::default()),
-        build,
-    }
-}
+nas_core::register_strategy!(RandomSearch);

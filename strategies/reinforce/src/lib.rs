@@ -1,4 +1,4 @@
-//! REINFORCE over the space's discrete decisions (METHOD.md section 5), TuNAS style: one
+//! REINFORCE over the space's discrete decisions (docs/method.md, section 5), TuNAS style: one
 //! independent categorical distribution per decision, its logits kept as plain floats,
 //! reward = one-shot validation accuracy, a moving-average baseline, Adam, and an optional
 //! entropy bonus. Registered as `reinforce`.
@@ -6,13 +6,10 @@
 //! Every decision of the space (a block's input subset, its operation subset) is active in
 //! every sample, so the log-probability of a sample sums over all decisions.
 
-use nas_core::eval::Metrics;
+use nas_core::search::Metrics;
 use nas_core::space::{Architecture, Decision, SearchSpace};
-use nas_core::strategy::{
-    Strategy, StrategyEntry, StrategyError, StrategyRng, check_told, parse_config, parse_state,
-    to_state,
-};
-use rand::{Rng, SeedableRng};
+use nas_core::strategy::{SearchStrategy, StrategyRng};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// Settings of REINFORCE.
@@ -46,8 +43,9 @@ impl Default for ReinforceConfig {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct State {
+/// What changes during the search: the policy and the optimiser.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReinforceState {
     rng: StrategyRng,
     /// One logit vector per decision.
     logits: Vec<Vec<f64>>,
@@ -62,55 +60,14 @@ pub struct Reinforce {
     space: SearchSpace,
     decisions: Vec<Decision>,
     config: ReinforceConfig,
-    state: State,
 }
 
-impl Reinforce {
-    /// REINFORCE over `space`, starting from the uniform policy.
-    pub fn new(
-        space: &SearchSpace,
-        config: ReinforceConfig,
-        seed: u64,
-    ) -> Result<Self, StrategyError> {
-        let bad = |reason: String| StrategyError::Config {
-            strategy: "reinforce".into(),
-            reason,
-        };
-        let positive = |x: f64| x.is_finite() && x > 0.0;
-        if !positive(config.lr) || !positive(config.temperature) {
-            return Err(bad("lr and temperature must be positive".into()));
-        }
-        if !(0.0..1.0).contains(&config.baseline_momentum)
-            || !(0.0..1.0).contains(&config.beta1)
-            || !(0.0..1.0).contains(&config.beta2)
-        {
-            return Err(bad(
-                "baseline_momentum, beta1 and beta2 must be in [0, 1)".into()
-            ));
-        }
-        let decisions = space.decisions();
-        let zeros: Vec<Vec<f64>> = decisions.iter().map(|d| vec![0.0; d.choices]).collect();
-        Ok(Reinforce {
-            space: space.clone(),
-            decisions,
-            config,
-            state: State {
-                rng: StrategyRng::seed_from_u64(seed),
-                logits: zeros.clone(),
-                adam_m: zeros.clone(),
-                adam_v: zeros,
-                steps: 0,
-                baseline: None,
-            },
-        })
-    }
-
-    /// The policy's probabilities for each decision.
-    pub fn probabilities(&self) -> Vec<Vec<f64>> {
-        self.state
-            .logits
+impl ReinforceState {
+    /// The policy's probabilities for each decision at `temperature`.
+    pub fn probabilities(&self, temperature: f64) -> Vec<Vec<f64>> {
+        self.logits
             .iter()
-            .map(|l| softmax(l, self.config.temperature))
+            .map(|l| softmax(l, temperature))
             .collect()
     }
 }
@@ -125,17 +82,57 @@ fn softmax(logits: &[f64], temperature: f64) -> Vec<f64> {
     e.into_iter().map(|x| x / s).collect()
 }
 
-impl Strategy for Reinforce {
-    fn name(&self) -> &'static str {
-        "reinforce"
+impl SearchStrategy for Reinforce {
+    const NAME: &'static str = "reinforce";
+    const DESCRIPTION: &'static str =
+        "REINFORCE on independent categorical decisions (moving-average baseline, Adam)";
+    type Config = ReinforceConfig;
+    type State = ReinforceState;
+
+    fn new(space: &SearchSpace, config: ReinforceConfig) -> Result<Self, String> {
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if !positive(config.lr) || !positive(config.temperature) {
+            return Err("lr and temperature must be positive".into());
+        }
+        if !(0.0..1.0).contains(&config.baseline_momentum)
+            || !(0.0..1.0).contains(&config.beta1)
+            || !(0.0..1.0).contains(&config.beta2)
+        {
+            return Err("baseline_momentum, beta1 and beta2 must be in [0, 1)".into());
+        }
+        if !(config.entropy_weight >= 0.0 && config.entropy_weight.is_finite()) {
+            return Err("entropy_weight must be >= 0".into());
+        }
+        Ok(Reinforce {
+            space: space.clone(),
+            decisions: space.decisions(),
+            config,
+        })
     }
 
-    fn ask(&mut self) -> Architecture {
-        let choices: Vec<usize> = self
-            .probabilities()
+    /// The uniform policy.
+    fn init(&self, rng: StrategyRng) -> ReinforceState {
+        let zeros: Vec<Vec<f64>> = self
+            .decisions
+            .iter()
+            .map(|d| vec![0.0; d.choices])
+            .collect();
+        ReinforceState {
+            rng,
+            logits: zeros.clone(),
+            adam_m: zeros.clone(),
+            adam_v: zeros,
+            steps: 0,
+            baseline: None,
+        }
+    }
+
+    fn ask(&self, s: &mut ReinforceState) -> Architecture {
+        let choices: Vec<usize> = s
+            .probabilities(self.config.temperature)
             .iter()
             .map(|p| {
-                let u: f64 = self.state.rng.random();
+                let u: f64 = s.rng.random();
                 let mut acc = 0.0;
                 p.iter()
                     .position(|q| {
@@ -148,26 +145,22 @@ impl Strategy for Reinforce {
         // Choices are in range by construction.
         self.space
             .from_decisions(&choices)
-            .unwrap_or_else(|_| self.space.sample(&mut self.state.rng))
+            .unwrap_or_else(|_| self.space.sample(&mut s.rng))
     }
 
-    fn tell(&mut self, arch: &Architecture, metrics: &Metrics) -> Result<(), StrategyError> {
-        check_told(self.name(), &self.space, arch)?;
-        let choices = self
-            .space
-            .to_decisions(arch)
-            .map_err(|source| StrategyError::Space {
-                strategy: self.name().into(),
-                source,
-            })?;
+    fn tell(&self, s: &mut ReinforceState, arch: &Architecture, metrics: &Metrics) {
+        // The framework checked that `arch` is in the space, so it has a decision vector.
+        let Ok(choices) = self.space.to_decisions(arch) else {
+            return;
+        };
         let reward = metrics.accuracy;
-        let baseline = self.state.baseline.unwrap_or(reward);
+        let baseline = s.baseline.unwrap_or(reward);
         let advantage = reward - baseline;
         let t = self.config.temperature;
-        let probs = self.probabilities();
-        self.state.steps += 1;
+        let probs = s.probabilities(t);
+        s.steps += 1;
         let (b1, b2) = (self.config.beta1, self.config.beta2);
-        let step = self.state.steps as i32;
+        let step = s.steps as i32;
         for (d, (p, &a)) in probs.iter().zip(&choices).enumerate() {
             let entropy: f64 = -p.iter().map(|q| q * q.max(1e-300).ln()).sum::<f64>();
             for (j, &pj) in p.iter().enumerate() {
@@ -176,62 +169,33 @@ impl Strategy for Reinforce {
                 // d H / d z_j = -p_j (log p_j + H) / T
                 let ent_grad = -pj * (pj.max(1e-300).ln() + entropy) / t;
                 let g = advantage * logp_grad + self.config.entropy_weight * ent_grad;
-                let m = &mut self.state.adam_m[d][j];
-                let v = &mut self.state.adam_v[d][j];
+                let m = &mut s.adam_m[d][j];
+                let v = &mut s.adam_v[d][j];
                 *m = b1 * *m + (1.0 - b1) * g;
                 *v = b2 * *v + (1.0 - b2) * g * g;
                 let m_hat = *m / (1.0 - b1.powi(step));
                 let v_hat = *v / (1.0 - b2.powi(step));
                 // Gradient ascent on expected reward.
-                self.state.logits[d][j] += self.config.lr * m_hat / (v_hat.sqrt() + 1e-8);
+                s.logits[d][j] += self.config.lr * m_hat / (v_hat.sqrt() + 1e-8);
             }
         }
         let mom = self.config.baseline_momentum;
-        self.state.baseline = Some(mom * baseline + (1.0 - mom) * reward);
-        debug_assert_eq!(self.decisions.len(), choices.len());
-        Ok(())
+        s.baseline = Some(mom * baseline + (1.0 - mom) * reward);
     }
 
-    fn save(&self) -> serde_json::Value {
-        to_state(&self.state)
-    }
-
-    fn restore(&mut self, state: serde_json::Value) -> Result<(), StrategyError> {
-        let state: State = parse_state(self.name(), state)?;
-        let shape_ok = state.logits.len() == self.decisions.len()
-            && state
-                .logits
-                .iter()
-                .zip(&self.decisions)
-                .all(|(l, d)| l.len() == d.choices);
-        if !shape_ok {
-            return Err(StrategyError::State {
-                strategy: self.name().into(),
-                reason: "the saved policy does not match this space's decisions".into(),
-            });
+    fn check_state(&self, s: &ReinforceState) -> Result<(), String> {
+        let fits = |v: &Vec<Vec<f64>>| {
+            v.len() == self.decisions.len()
+                && v.iter()
+                    .zip(&self.decisions)
+                    .all(|(l, d)| l.len() == d.choices)
+        };
+        if fits(&s.logits) && fits(&s.adam_m) && fits(&s.adam_v) {
+            Ok(())
+        } else {
+            Err("the saved policy does not match this space's decisions".into())
         }
-        self.state = state;
-        Ok(())
     }
 }
 
-fn build(
-    space: &SearchSpace,
-    cfg: serde_json::Value,
-    seed: u64,
-) -> Result<Box<dyn Strategy>, StrategyError> {
-    Ok(Box::new(Reinforce::new(
-        space,
-        parse_config("reinforce", cfg)?,
-        seed,
-    )?))
-}
-
-inventory::submit! {
-    StrategyEntry {
-        name: "reinforce",
-        description: "REINFORCE on independent categorical decisions (moving-average baseline, Adam)",
-        default_config: || to_state(&ReinforceConfig::default()),
-        build,
-    }
-}
+nas_core::register_strategy!(Reinforce);

@@ -1,89 +1,86 @@
 //! A minimal search strategy, used by the tests and by the guide "Writing a search
-//! strategy" (docs/writing-a-strategy.md): start from a random architecture, then always
-//! propose a mutation of the best one seen so far. Registered as `hill-climb`.
+//! strategy" (docs/writing-a-strategy.md, whose code is this file's): start from a random
+//! architecture, then always propose a mutation of the best one seen so far. Registered
+//! as `hill-climb`.
 
-use nas_core::eval::Metrics;
+use nas_core::search::Metrics;
 use nas_core::space::{Architecture, SearchSpace};
-use nas_core::strategy::{
-    Strategy, StrategyEntry, StrategyError, StrategyRng, check_told, parse_config, parse_state,
-    to_state,
-};
-use rand::SeedableRng;
+use nas_core::strategy::{SearchStrategy, StrategyRng};
 use serde::{Deserialize, Serialize};
 
-/// Settings (none yet; an empty table keeps the config format uniform).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HillClimbConfig {}
+/// Settings: when to try a random architecture instead of another mutation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HillClimbConfig {
+    /// After this many proposals in a row without improvement, propose one random
+    /// architecture (0: never).
+    pub patience: usize,
+}
+
+impl Default for HillClimbConfig {
+    fn default() -> Self {
+        HillClimbConfig { patience: 0 }
+    }
+}
 
 /// Everything that changes during a search, so it can be saved and restored.
-#[derive(Serialize, Deserialize)]
-struct State {
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HillClimbState {
     rng: StrategyRng,
     best: Option<(Architecture, f64)>,
+    since_improvement: usize,
 }
 
 /// Greedy hill climbing by mutation.
 pub struct HillClimb {
     space: SearchSpace,
-    state: State,
+    config: HillClimbConfig,
 }
 
-impl Strategy for HillClimb {
-    fn name(&self) -> &'static str {
-        "hill-climb"
+impl SearchStrategy for HillClimb {
+    const NAME: &'static str = "hill-climb";
+    const DESCRIPTION: &'static str = "test-only: mutate the best architecture seen so far";
+    type Config = HillClimbConfig;
+    type State = HillClimbState;
+
+    fn new(space: &SearchSpace, config: HillClimbConfig) -> Result<Self, String> {
+        Ok(HillClimb {
+            space: space.clone(),
+            config,
+        })
     }
 
-    fn ask(&mut self) -> Architecture {
-        match &self.state.best {
-            Some((arch, _)) => self.space.mutate(arch, &mut self.state.rng),
-            None => self.space.sample(&mut self.state.rng),
+    fn init(&self, rng: StrategyRng) -> HillClimbState {
+        HillClimbState {
+            rng,
+            best: None,
+            since_improvement: 0,
         }
     }
 
-    fn tell(&mut self, arch: &Architecture, metrics: &Metrics) -> Result<(), StrategyError> {
-        check_told(self.name(), &self.space, arch)?;
-        if self
-            .state
-            .best
+    fn ask(&self, s: &mut HillClimbState) -> Architecture {
+        let patience = self.config.patience;
+        match &s.best {
+            Some(_) if patience > 0 && s.since_improvement >= patience => {
+                s.since_improvement = 0;
+                self.space.sample(&mut s.rng)
+            }
+            Some((arch, _)) => self.space.mutate(arch, &mut s.rng),
+            None => self.space.sample(&mut s.rng),
+        }
+    }
+
+    fn tell(&self, s: &mut HillClimbState, arch: &Architecture, metrics: &Metrics) {
+        if s.best
             .as_ref()
             .is_none_or(|(_, acc)| metrics.accuracy > *acc)
         {
-            self.state.best = Some((arch.clone(), metrics.accuracy));
+            s.best = Some((arch.clone(), metrics.accuracy));
+            s.since_improvement = 0;
+        } else {
+            s.since_improvement += 1;
         }
-        Ok(())
-    }
-
-    fn save(&self) -> serde_json::Value {
-        to_state(&self.state)
-    }
-
-    fn restore(&mut self, state: serde_json::Value) -> Result<(), StrategyError> {
-        self.state = parse_state(self.name(), state)?;
-        Ok(())
     }
 }
 
-fn build(
-    space: &SearchSpace,
-    cfg: serde_json::Value,
-    seed: u64,
-) -> Result<Box<dyn Strategy>, StrategyError> {
-    let _: HillClimbConfig = parse_config("hill-climb", cfg)?;
-    Ok(Box::new(HillClimb {
-        space: space.clone(),
-        state: State {
-            rng: StrategyRng::seed_from_u64(seed),
-            best: None,
-        },
-    }))
-}
-
-inventory::submit! {
-    StrategyEntry {
-        name: "hill-climb",
-        description: "test-only: mutate the best architecture seen so far",
-        default_config: || to_state(&HillClimbConfig::default()),
-        build,
-    }
-}
+nas_core::register_strategy!(HillClimb);

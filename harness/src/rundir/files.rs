@@ -1,5 +1,5 @@
-//! Kill-safe files: atomic writes and an append-only JSON-lines log that survives a kill
-//! in the middle of a line.
+//! Kill-safe file primitives: atomic writes, JSON files, an append-only JSON-lines log
+//! that survives a kill in the middle of a line, and stable keys.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};

@@ -1,0 +1,278 @@
+//! What each command does: resolve the configuration, check it as a whole (data, space,
+//! trainings, strategies, architecture, backend) before anything is written, then run
+//! the phases on the chosen backend.
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::backend::AutodiffBackend;
+use nas_backends::{BackendSpec, BackendTask};
+use nas_core::space::{Architecture, SearchSpace};
+
+use crate::cli::{Command, CompareArgs, EvalArgs, RunArgs};
+use crate::config::Config;
+use crate::phases::{self, Ctx, OneShot, Prepared};
+use crate::records::{Evaluated, Role};
+use crate::report::Report;
+use crate::rundir::RunDir;
+use crate::ui::Ui;
+
+/// What runs on the chosen backend.
+enum Work {
+    Run,
+    Train,
+    Search,
+    Retrain,
+    Eval { arch: String, standalone: bool },
+    Compare,
+}
+
+struct Job {
+    work: Work,
+    prep: Prepared,
+}
+
+impl BackendTask for Job {
+    type Output = Result<()>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
+        // The device works: now the run directory may be written.
+        self.prep.run.create(&self.prep.cfg)?;
+        let ctx = Ctx::<B> {
+            prep: self.prep,
+            device,
+        };
+        match self.work {
+            Work::Run => {
+                let supernet = phases::supernet(&ctx)?;
+                let mut oneshot = OneShot::new(&ctx, &supernet)?;
+                let evaluated = search(&ctx, &mut oneshot)?;
+                finish(&ctx, &mut oneshot, &evaluated)
+            }
+            Work::Train => {
+                phases::supernet(&ctx)?;
+                let dir = ctx.run.supernet(&ctx.supernet_key);
+                println!("supernet trained: {}", dir.path().display());
+                Ok(())
+            }
+            Work::Search => {
+                let supernet = phases::trained_supernet(&ctx)?;
+                let mut oneshot = OneShot::new(&ctx, &supernet)?;
+                let evaluated = search(&ctx, &mut oneshot)?;
+                let best = evaluated
+                    .iter()
+                    .map(|e| e.accuracy)
+                    .fold(f64::NAN, f64::max);
+                println!(
+                    "search done: {} evaluations, best one-shot accuracy {best:.4}",
+                    evaluated.len()
+                );
+                Ok(())
+            }
+            Work::Retrain => {
+                let evaluated = phases::finished_search(&ctx)?;
+                let supernet = phases::trained_supernet(&ctx)?;
+                let mut oneshot = OneShot::new(&ctx, &supernet)?;
+                finish(&ctx, &mut oneshot, &evaluated)
+            }
+            Work::Eval { arch, standalone } => eval(&ctx, &arch, standalone),
+            Work::Compare => phases::compare(&ctx),
+        }
+    }
+}
+
+fn search<B: AutodiffBackend>(
+    ctx: &Ctx<B>,
+    oneshot: &mut OneShot<B::InnerBackend>,
+) -> Result<Vec<Evaluated>> {
+    phases::search(ctx, oneshot, &ctx.cfg.search.strategy, ctx.cfg.seed)
+}
+
+fn eval<B: AutodiffBackend>(ctx: &Ctx<B>, text: &str, standalone: bool) -> Result<()> {
+    let arch = parse_arch(&ctx.space, text)?;
+    let supernet = phases::trained_supernet(ctx)?;
+    let mut oneshot = OneShot::new(ctx, &supernet)?;
+    let m = oneshot.score(&arch)?;
+    let stats = nas_core::stats::ModelStats::of(&ctx.space, &arch, &ctx.layers)?;
+    println!("architecture      {arch}");
+    println!("parameters        {}", stats.params);
+    println!("multiply-adds     {}", stats.macs);
+    println!(
+        "one-shot accuracy {:.4} (loss {:.4}, {} validation images)",
+        m.accuracy, m.loss, m.examples
+    );
+    if standalone {
+        let s = phases::retrain_one(ctx, &mut oneshot, &arch, Role::User)?.standalone;
+        println!(
+            "stand-alone       validation {:.4}, test {:.4}",
+            s.validation.accuracy, s.test.accuracy
+        );
+    }
+    Ok(())
+}
+
+fn finish<B: AutodiffBackend>(
+    ctx: &Ctx<B>,
+    oneshot: &mut OneShot<B::InnerBackend>,
+    evaluated: &[Evaluated],
+) -> Result<()> {
+    let retrained = phases::retrain(ctx, oneshot, evaluated)?;
+    let report = Report::new(
+        ctx.backend.clone(),
+        ctx.cfg.seed,
+        ctx.cfg.search.strategy.clone(),
+        ctx.supernet_key.clone(),
+        evaluated,
+        retrained,
+    )
+    .context("nothing was retrained (retrain.top_k and retrain.random_k are 0)")?;
+    let summary = report.write(&ctx.run, evaluated)?;
+    let b = &report.best;
+    let s = &b.standalone;
+    println!("best architecture: {}", s.arch);
+    println!(
+        "  test accuracy {:.4} (stand-alone validation {:.4}, one-shot {:.4}); {} parameters, {} multiply-adds",
+        s.test.accuracy, s.validation.accuracy, b.one_shot.accuracy, s.stats.params, s.stats.macs
+    );
+    let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
+    println!(
+        "one-shot vs stand-alone over {} architectures: Spearman {}, Kendall {}",
+        report.correlation.n,
+        f(report.correlation.spearman),
+        f(report.correlation.kendall)
+    );
+    println!("report: {}", summary.display());
+    Ok(())
+}
+
+/// An architecture given as text or JSON, checked against `space`.
+fn parse_arch(space: &SearchSpace, text: &str) -> Result<Architecture> {
+    let parsed = if text.trim_start().starts_with('{') {
+        Architecture::from_json(space, text.trim())
+    } else {
+        space.parse(text.trim())
+    };
+    parsed.context("invalid architecture")
+}
+
+/// The configuration of `args`, checked as a whole with its data loaded; nothing is
+/// written yet.
+fn prepare(
+    args: &RunArgs,
+    ui: Ui,
+    edit: impl FnOnce(&mut Config) -> Result<()>,
+) -> Result<(BackendSpec, Prepared)> {
+    let spec: BackendSpec = args.backend.parse()?;
+    let run = RunDir::new(&args.out);
+    let saved = run.saved_config()?;
+    let mut cfg = args.config.resolve(saved.as_ref())?;
+    edit(&mut cfg)?;
+    let prep = Prepared::new(cfg, run, ui, args.backend.clone())?;
+    Ok((spec, prep))
+}
+
+fn launch(spec: BackendSpec, work: Work, prep: Prepared) -> Result<()> {
+    tracing::info!("backend {spec}");
+    nas_backends::run(spec, Job { work, prep })?
+}
+
+fn phase(args: &RunArgs, ui: Ui, work: Work) -> Result<()> {
+    let (spec, prep) = prepare(args, ui, |_| Ok(()))?;
+    launch(spec, work, prep)
+}
+
+fn eval_command(args: &EvalArgs, ui: Ui) -> Result<()> {
+    let text = match (&args.arch, &args.arch_file) {
+        (Some(t), _) => t.clone(),
+        (None, Some(p)) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        (None, None) => bail!("give --arch or --arch-file"),
+    };
+    let (spec, prep) = prepare(&args.run, ui, |_| Ok(()))?;
+    parse_arch(&prep.space, &text)?;
+    let work = Work::Eval {
+        arch: text,
+        standalone: args.standalone,
+    };
+    launch(spec, work, prep)
+}
+
+fn compare_command(args: &CompareArgs, ui: Ui) -> Result<()> {
+    let (spec, prep) = prepare(&args.run, ui, |cfg| {
+        // The options are part of the configuration used (and saved).
+        if !args.strategies.is_empty() {
+            cfg.compare.strategies = args.strategies.clone();
+        }
+        if let Some(n) = args.seeds {
+            if n == 0 {
+                bail!("--seeds must be at least 1");
+            }
+            cfg.compare.seeds = n;
+        }
+        cfg.compare.retrain_winners |= args.retrain_winners;
+        *cfg = Config::from_table(toml::Table::try_from(&*cfg)?)?;
+        Ok(())
+    })?;
+    launch(spec, Work::Compare, prep)
+}
+
+/// Runs one command.
+pub fn run(command: Command, ui: Ui) -> Result<()> {
+    match command {
+        Command::Strategies => {
+            for e in nas_core::strategy::registry()? {
+                println!("{:<12} {}", e.name, e.description);
+                println!("{:<12} defaults: {}", "", (e.default_config)());
+            }
+            Ok(())
+        }
+        Command::Backends => {
+            for (i, k) in nas_backends::available().iter().enumerate() {
+                let note = if k.is_cpu() {
+                    "CPU"
+                } else {
+                    "GPU, devices :0, :1, ..."
+                };
+                println!(
+                    "{:<8} {note}{}",
+                    k.name(),
+                    if i == 0 { " (default)" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        Command::Space(args) => show_space(&args.resolve(None)?),
+        Command::Config(args) => {
+            print!("{}", args.resolve(None)?.to_toml()?);
+            Ok(())
+        }
+        Command::Run(args) => phase(&args, ui, Work::Run),
+        Command::Train(args) => phase(&args, ui, Work::Train),
+        Command::Search(args) => phase(&args, ui, Work::Search),
+        Command::Retrain(args) => phase(&args, ui, Work::Retrain),
+        Command::Eval(args) => eval_command(&args, ui),
+        Command::Compare(args) => compare_command(&args, ui),
+    }
+}
+
+fn show_space(cfg: &Config) -> Result<()> {
+    let space = &cfg.space;
+    space.validate().context("invalid [space]")?;
+    println!(
+        "stacks {}, cells per stack {}, blocks per cell {}, up to {} inputs and {} ops per block, F = {}",
+        space.stacks,
+        space.cells_per_stack,
+        space.blocks_per_cell,
+        space.max_inputs,
+        space.max_ops,
+        space.filters
+    );
+    let ops: Vec<&str> = space.ops.iter().map(|o| o.name()).collect();
+    println!("operations: {}", ops.join(", "));
+    println!("architectures: {}", space.size()?);
+    let decisions = space.decisions();
+    println!("decisions: {}", decisions.len());
+    for d in decisions {
+        println!("  {:<24} {} choices", d.label, d.choices);
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! The command line (clap derive). Doc comments here are the `--help` text, so the
+//! types and fields whose help comes from elsewhere carry none.
+#![allow(missing_docs)]
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Sources};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nas",
+    version,
+    about = "One-shot neural architecture search: train a supernet, search, retrain, report"
+)]
+pub struct Cli {
+    /// No progress bars, warnings and errors only.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More log output (-v: debug).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Every phase: train the supernet, search, retrain the top-k and k random
+    /// architectures, write the report. Rerun to resume after an interruption.
+    Run(RunArgs),
+    /// Train (or resume training) the supernet only.
+    Train(RunArgs),
+    /// Search with the trained supernet (run `nas train` first).
+    Search(RunArgs),
+    /// Retrain the top-k and random architectures of a finished search, and report.
+    Retrain(RunArgs),
+    /// Score one architecture one-shot with the trained supernet, optionally retrain it.
+    Eval(EvalArgs),
+    /// Several strategies x several seeds on the same trained supernet, equal budgets.
+    Compare(CompareArgs),
+    /// List the strategies this binary has, with their default settings.
+    Strategies,
+    /// List the backends this binary has.
+    Backends,
+    /// Show the search space: size and decisions.
+    Space(ConfigArgs),
+    /// Print the resolved configuration (defaults, preset, file, overrides) as TOML.
+    Config(ConfigArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArgs {
+    /// A TOML configuration file (see `configs/default.toml`).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Override one setting, e.g. `--set supernet.epochs=3` (repeatable; TOML values).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// The small preset: every phase in about a minute on 2 cores.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+impl ConfigArgs {
+    /// The configuration these options give, laid over `base` (a run directory's saved
+    /// configuration) or the defaults.
+    pub fn resolve(&self, base: Option<&Config>) -> Result<Config> {
+        if let (Some(saved), false) = (base, self.given()) {
+            return Ok(saved.clone());
+        }
+        Config::resolve(&Sources {
+            base,
+            quick: self.quick,
+            file: self.config.as_deref(),
+            overrides: &self.overrides,
+        })
+    }
+
+    fn given(&self) -> bool {
+        self.config.is_some() || !self.overrides.is_empty() || self.quick
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The run directory (created if missing; an existing one is resumed).
+    #[arg(long, short, default_value = "runs/default")]
+    pub out: PathBuf,
+    /// Backend and device, e.g. `flex`, `ndarray`, `wgpu:0`, `cuda:1` (`nas backends`).
+    #[arg(long, short, default_value = "flex")]
+    pub backend: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The architecture in text form (`N=...;R=...`).
+    #[arg(
+        long,
+        conflicts_with = "arch_file",
+        required_unless_present = "arch_file"
+    )]
+    pub arch: Option<String>,
+    /// A file holding the architecture as JSON or text.
+    #[arg(long)]
+    pub arch_file: Option<PathBuf>,
+    /// Also retrain it stand-alone and evaluate it on the test images.
+    #[arg(long)]
+    pub standalone: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Strategies, comma separated (default: `compare.strategies`, or all).
+    #[arg(long, value_delimiter = ',')]
+    pub strategies: Vec<String>,
+    /// Seeds per strategy (default: `compare.seeds`).
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Retrain each run's winner stand-alone.
+    #[arg(long)]
+    pub retrain_winners: bool,
+}

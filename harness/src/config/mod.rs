@@ -1,0 +1,245 @@
+//! The run configuration: one TOML document for every knob, built from the defaults, an
+//! optional preset, an optional file and `--set key=value` overrides, in that order.
+
+mod resolve;
+
+use anyhow::{Context, Result, bail};
+use nas_core::data::DataConfig;
+use nas_core::ops::LayerConfig;
+use nas_core::space::SearchSpace;
+use nas_core::train::{OptimConfig, StandaloneTrainConfig, SupernetTrainConfig};
+use serde::{Deserialize, Serialize};
+use toml::Table;
+
+pub use resolve::{QUICK, Sources};
+
+/// Everything a run does. Unknown keys anywhere are errors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Master seed: model initialisation, the search strategy, the random architectures
+    /// retrained for the correlation. (Data order and masks use `supernet.seed` and
+    /// `retrain.train.seed`; the validation split uses `data.seed`.)
+    pub seed: u64,
+    /// The data set and its splits.
+    pub data: DataConfig,
+    /// The search space (`input_shape` and `classes` come from the data).
+    pub space: SearchSpace,
+    /// Normalisation settings of every layer.
+    pub layers: Layers,
+    /// Supernet training (`augment` comes from `data.augment`).
+    pub supernet: SupernetTrainConfig,
+    /// The search.
+    pub search: Search,
+    /// Stand-alone retraining.
+    pub retrain: Retrain,
+    /// Strategy comparison (`nas compare`).
+    pub compare: Compare,
+}
+
+/// Normalisation settings (see `nas_core::ops::LayerConfig`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Layers {
+    /// Learnable scale and shift in the normalisation layers.
+    pub learnable_norm: bool,
+    /// Added to the variance.
+    pub norm_epsilon: f64,
+    /// Weight of the newest batch in running averages (stand-alone models).
+    pub norm_momentum: f64,
+}
+
+impl Default for Layers {
+    fn default() -> Self {
+        let l = LayerConfig::new();
+        Layers {
+            learnable_norm: l.learnable_norm,
+            norm_epsilon: l.norm_epsilon,
+            norm_momentum: l.norm_momentum,
+        }
+    }
+}
+
+impl Layers {
+    /// As nas-core's type.
+    pub fn to_core(&self) -> LayerConfig {
+        LayerConfig::new()
+            .with_learnable_norm(self.learnable_norm)
+            .with_norm_epsilon(self.norm_epsilon)
+            .with_norm_momentum(self.norm_momentum)
+    }
+}
+
+/// Search settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Search {
+    /// The strategy's registered name (`nas strategies` lists them).
+    pub strategy: String,
+    /// One-shot evaluations (distinct or not) the strategy may ask for.
+    pub budget: usize,
+    /// Images per one-shot evaluation batch; normalisation uses each batch's statistics,
+    /// so this is part of the scoring protocol.
+    pub eval_batch: usize,
+    /// Settings of the strategy, overriding its defaults (`nas strategies` shows them).
+    /// They belong to `strategy`: a command that changes `strategy` without setting
+    /// these starts from an empty table.
+    pub strategy_config: Table,
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        Search {
+            strategy: "evolution".into(),
+            budget: 60,
+            eval_batch: 250,
+            strategy_config: Table::new(),
+        }
+    }
+}
+
+/// Stand-alone retraining settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retrain {
+    /// The best architectures by one-shot accuracy to retrain.
+    pub top_k: usize,
+    /// Random architectures of the space to retrain as well (for the correlation).
+    pub random_k: usize,
+    /// Images per evaluation batch of stand-alone models.
+    pub eval_batch: usize,
+    /// Training of each stand-alone model (`augment` comes from `data.augment`).
+    pub train: StandaloneTrainConfig,
+}
+
+impl Default for Retrain {
+    fn default() -> Self {
+        Retrain {
+            top_k: 3,
+            random_k: 3,
+            eval_batch: 250,
+            train: StandaloneTrainConfig {
+                epochs: 2,
+                optim: OptimConfig {
+                    lr: 0.1,
+                    ..OptimConfig::default()
+                },
+                ..StandaloneTrainConfig::default()
+            },
+        }
+    }
+}
+
+/// Strategy comparison settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Compare {
+    /// Strategies to compare (empty: every registered one).
+    pub strategies: Vec<String>,
+    /// Seeds per strategy: `seed`, `seed + 1`, ...
+    pub seeds: usize,
+    /// Also retrain each run's winner stand-alone.
+    pub retrain_winners: bool,
+    /// Settings per strategy, e.g. `[compare.strategy_configs.evolution]`; a strategy
+    /// without an entry takes `search.strategy_config` if it is `search.strategy`, else
+    /// its defaults.
+    pub strategy_configs: Table,
+}
+
+impl Default for Compare {
+    fn default() -> Self {
+        Compare {
+            strategies: Vec::new(),
+            seeds: 3,
+            retrain_winners: false,
+            strategy_configs: Table::new(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            seed: 0,
+            // Sized for about 10 minutes on 2 CPU cores: 14x14 images, F = 8.
+            data: DataConfig {
+                train_limit: Some(3000),
+                validation_limit: Some(500),
+                test_limit: Some(2000),
+                downsample: 2,
+                ..DataConfig::default()
+            },
+            space: SearchSpace {
+                filters: 8,
+                ..SearchSpace::default()
+            },
+            layers: Layers::default(),
+            supernet: SupernetTrainConfig {
+                epochs: 4,
+                optim: OptimConfig {
+                    lr: 0.2,
+                    ..OptimConfig::default()
+                },
+                ..SupernetTrainConfig::default()
+            },
+            search: Search::default(),
+            retrain: Retrain::default(),
+            compare: Compare::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks the settings the harness itself uses (the phases' own checks run in
+    /// [`crate::phases::Prepared::new`], before anything is written).
+    fn check(&self) -> Result<()> {
+        if self.search.budget == 0 {
+            bail!("search.budget must be at least 1");
+        }
+        if self.search.eval_batch == 0 || self.retrain.eval_batch == 0 {
+            bail!("search.eval_batch and retrain.eval_batch must be at least 1");
+        }
+        if self.compare.seeds == 0 {
+            bail!("compare.seeds must be at least 1");
+        }
+        nas_core::strategy::lookup(&self.search.strategy)?;
+        for s in &self.compare.strategies {
+            nas_core::strategy::lookup(s)?;
+        }
+        for (name, v) in &self.compare.strategy_configs {
+            nas_core::strategy::lookup(name)
+                .with_context(|| format!("compare.strategy_configs.{name}"))?;
+            if !v.is_table() {
+                bail!("compare.strategy_configs.{name} must be a table of settings");
+            }
+        }
+        Ok(())
+    }
+
+    /// The strategies `nas compare` runs: `compare.strategies`, or every registered one.
+    pub fn compared_strategies(&self) -> Result<Vec<String>> {
+        if !self.compare.strategies.is_empty() {
+            return Ok(self.compare.strategies.clone());
+        }
+        Ok(nas_core::strategy::registry()?
+            .iter()
+            .map(|e| e.name.to_string())
+            .collect())
+    }
+
+    /// The settings of strategy `name` as the JSON table strategies take (see
+    /// [`Compare::strategy_configs`]).
+    pub fn strategy_json(&self, name: &str) -> Result<serde_json::Value> {
+        let table = match self.compare.strategy_configs.get(name) {
+            Some(t) => t.clone(),
+            None if name == self.search.strategy => {
+                toml::Value::Table(self.search.strategy_config.clone())
+            }
+            None => toml::Value::Table(Table::new()),
+        };
+        serde_json::to_value(table).with_context(|| format!("the settings of strategy '{name}'"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

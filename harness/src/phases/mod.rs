@@ -1,0 +1,152 @@
+//! The phases of a run: train the supernet, search, retrain, compare. Each writes its
+//! results into the run directory as it goes, keyed by what they depend on, and when
+//! rerun continues from what is there.
+//!
+//! [`Prepared`] loads the data and checks the whole configuration before anything is
+//! written; [`Ctx`] adds the device the phases run on.
+
+mod compare;
+mod retrain;
+mod search;
+mod train;
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use burn::tensor::backend::AutodiffBackend;
+use nas_core::data::Splits;
+use nas_core::ops::LayerConfig;
+use nas_core::space::SearchSpace;
+use nas_core::train::{StandaloneTrainConfig, SupernetTrainConfig};
+use serde::Serialize;
+
+use crate::config::{Config, Layers};
+use crate::rundir::{RunDir, key_of};
+use crate::ui::Ui;
+
+pub use compare::compare;
+pub use retrain::{retrain, retrain_candidates, retrain_one};
+pub use search::{OneShot, finished_search, search};
+pub use train::{supernet, trained_supernet};
+
+/// A configuration checked as a whole, with its data loaded: what every phase needs
+/// except the device.
+pub struct Prepared {
+    /// The resolved configuration.
+    pub cfg: Config,
+    /// The run directory.
+    pub run: RunDir,
+    /// The data splits.
+    pub data: Splits,
+    /// The search space, with the data's input shape and classes.
+    pub space: SearchSpace,
+    /// Layer settings.
+    pub layers: LayerConfig,
+    /// Supernet training, with the data's augmentation.
+    pub supernet_cfg: SupernetTrainConfig,
+    /// Stand-alone training, with the data's augmentation.
+    pub standalone_cfg: StandaloneTrainConfig,
+    /// The key of the supernet these settings train.
+    pub supernet_key: String,
+    /// Progress bars.
+    pub ui: Ui,
+    /// The backend's name, for reports.
+    pub backend: String,
+}
+
+/// What a supernet depends on (hashed into its key, saved as its `setup.json`).
+#[derive(Serialize)]
+struct SupernetSetup<'a> {
+    seed: u64,
+    data: &'a nas_core::data::DataConfig,
+    space: &'a SearchSpace,
+    layers: &'a Layers,
+    train: &'a SupernetTrainConfig,
+}
+
+impl Prepared {
+    /// Loads the data and runs every check a phase would make: the space against the
+    /// data, both trainings' settings, and a dry-run build of the search strategy and of
+    /// every compared one with its settings. Nothing is written.
+    pub fn new(cfg: Config, run: RunDir, ui: Ui, backend: String) -> Result<Self> {
+        let start = Instant::now();
+        let data = cfg.data.load().context("invalid [data]")?;
+        let mut space = cfg.space.clone();
+        space.input_shape = data.train.shape;
+        space.classes = data.train.classes;
+        space.validate().context("invalid [space]")?;
+        let mut supernet_cfg = cfg.supernet.clone();
+        supernet_cfg.augment = data.augment;
+        supernet_cfg.validate().context("invalid [supernet]")?;
+        let mut standalone_cfg = cfg.retrain.train.clone();
+        standalone_cfg.augment = data.augment;
+        standalone_cfg
+            .validate()
+            .context("invalid [retrain.train]")?;
+        let mut strategies = cfg.compared_strategies()?;
+        strategies.push(cfg.search.strategy.clone());
+        for s in &strategies {
+            let key = if *s == cfg.search.strategy && !cfg.compare.strategy_configs.contains_key(s)
+            {
+                "search.strategy_config".to_string()
+            } else {
+                format!("compare.strategy_configs.{s}")
+            };
+            nas_core::strategy::build(s, &space, Some(cfg.strategy_json(s)?), cfg.seed)
+                .with_context(|| format!("invalid [{key}]"))?;
+        }
+        let supernet_key = key_of(&SupernetSetup {
+            seed: cfg.seed,
+            data: &cfg.data,
+            space: &space,
+            layers: &cfg.layers,
+            train: &supernet_cfg,
+        });
+        tracing::info!(
+            "data: {} train / {} validation / {} test images of {:?} ({} classes), loaded in {:.1}s",
+            data.train.len(),
+            data.validation.len(),
+            data.test.len(),
+            space.input_shape,
+            space.classes,
+            start.elapsed().as_secs_f64()
+        );
+        Ok(Prepared {
+            layers: cfg.layers.to_core(),
+            cfg,
+            run,
+            data,
+            space,
+            supernet_cfg,
+            standalone_cfg,
+            supernet_key,
+            ui,
+            backend,
+        })
+    }
+
+    fn supernet_setup(&self) -> SupernetSetup<'_> {
+        SupernetSetup {
+            seed: self.cfg.seed,
+            data: &self.cfg.data,
+            space: &self.space,
+            layers: &self.cfg.layers,
+            train: &self.supernet_cfg,
+        }
+    }
+}
+
+/// A prepared run on a device.
+pub struct Ctx<B: AutodiffBackend> {
+    /// The checked configuration and data.
+    pub prep: Prepared,
+    /// The device.
+    pub device: B::Device,
+}
+
+impl<B: AutodiffBackend> std::ops::Deref for Ctx<B> {
+    type Target = Prepared;
+    fn deref(&self) -> &Prepared {
+        &self.prep
+    }
+}

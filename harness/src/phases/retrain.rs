@@ -1,0 +1,158 @@
+//! Phase 3: stand-alone training of the best architectures and of random ones.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use nas_core::eval::predict_standalone;
+use nas_core::ops::NormMode;
+use nas_core::space::{Architecture, SearchSpace};
+use nas_core::standalone::StandaloneModel;
+use nas_core::stats::ModelStats;
+use nas_core::train::train_standalone;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+
+use super::{Ctx, OneShot};
+use crate::records::{Evaluated, Retrained, Role, Standalone};
+use crate::rundir::{key_of, seed_of};
+use crate::ui::StepBar;
+
+/// What a stand-alone result depends on (hashed into its key).
+#[derive(Serialize)]
+struct StandaloneSetup<'a> {
+    arch: &'a str,
+    space: &'a SearchSpace,
+    layers: &'a crate::config::Layers,
+    data: &'a nas_core::data::DataConfig,
+    train: &'a nas_core::train::StandaloneTrainConfig,
+    seed: u64,
+}
+
+/// `arch` trained stand-alone (or the saved result of an identical earlier training),
+/// with its one-shot score from this run's supernet.
+pub fn retrain_one<B: AutodiffBackend>(
+    ctx: &Ctx<B>,
+    oneshot: &mut OneShot<B::InnerBackend>,
+    arch: &Architecture,
+    role: Role,
+) -> Result<Retrained> {
+    let one_shot = oneshot.score(arch)?;
+    let standalone = train_one(ctx, arch, role)?;
+    Ok(Retrained {
+        role,
+        one_shot,
+        standalone,
+    })
+}
+
+fn train_one<B: AutodiffBackend>(
+    ctx: &Ctx<B>,
+    arch: &Architecture,
+    role: Role,
+) -> Result<Standalone> {
+    let text = arch.to_string();
+    let train = &ctx.standalone_cfg;
+    let setup = StandaloneSetup {
+        arch: &text,
+        space: &ctx.space,
+        layers: &ctx.cfg.layers,
+        data: &ctx.cfg.data,
+        train,
+        seed: ctx.cfg.seed,
+    };
+    let key = key_of(&setup);
+    if let Some(done) = ctx.run.read_standalone(&key)? {
+        return Ok(done);
+    }
+    let init_seed = seed_of(&setup);
+    B::seed(&ctx.device, init_seed);
+    let model = StandaloneModel::<B>::new(&ctx.space, arch, &ctx.layers, &ctx.device)?;
+    let steps = ctx.data.train.len() / train.batch_size.max(1) * train.epochs;
+    let mut hook = StepBar {
+        bar: ctx.ui.bar(steps, "retrain"),
+    };
+    let start = Instant::now();
+    let (model, _) = train_standalone(model, &ctx.data.train, train, &mut hook)
+        .with_context(|| format!("retraining {text}"))?;
+    hook.bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let model = model.valid();
+    let batch = ctx.cfg.retrain.eval_batch;
+    let validation =
+        predict_standalone(&model, &ctx.data.validation, batch, NormMode::Running)?.metrics();
+    let test = predict_standalone(&model, &ctx.data.test, batch, NormMode::Running)?.metrics();
+    let result = Standalone {
+        stats: ModelStats::of(&ctx.space, arch, &ctx.layers)?,
+        arch: text,
+        key,
+        validation,
+        test,
+        init_seed,
+        seconds,
+    };
+    ctx.run.write_standalone(&result)?;
+    tracing::info!(
+        "retrained {} ({}): stand-alone validation {:.4}, test {:.4} in {:.0}s",
+        result.arch,
+        role.as_str(),
+        result.validation.accuracy,
+        result.test.accuracy,
+        seconds
+    );
+    Ok(result)
+}
+
+/// The architectures phase 3 retrains: the `top_k` best distinct ones by one-shot
+/// accuracy (earlier first on ties), then `random_k` random others of the space.
+pub fn retrain_candidates(
+    space: &SearchSpace,
+    evaluated: &[Evaluated],
+    top_k: usize,
+    random_k: usize,
+    seed: u64,
+) -> Result<Vec<(Architecture, Role)>> {
+    let mut sorted: Vec<&Evaluated> = evaluated.iter().collect();
+    sorted.sort_by(|a, b| {
+        b.accuracy
+            .total_cmp(&a.accuracy)
+            .then(a.index.cmp(&b.index))
+    });
+    let mut chosen: Vec<(Architecture, Role)> = Vec::new();
+    for r in sorted {
+        if chosen.len() >= top_k {
+            break;
+        }
+        let arch = space.parse(&r.arch)?;
+        if !chosen.iter().any(|(a, _)| a == &arch) {
+            chosen.push((arch, Role::Top));
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x005E_ED0F_2A4D);
+    let mut tries = 0;
+    while chosen.len() < top_k.min(evaluated.len()) + random_k && tries < 1000 * (random_k + 1) {
+        tries += 1;
+        let arch = space.sample(&mut rng);
+        if !chosen.iter().any(|(a, _)| a == &arch) {
+            chosen.push((arch, Role::Random));
+        }
+    }
+    Ok(chosen)
+}
+
+/// Retrains the candidates of a search (reusing those trained before).
+pub fn retrain<B: AutodiffBackend>(
+    ctx: &Ctx<B>,
+    oneshot: &mut OneShot<B::InnerBackend>,
+    evaluated: &[Evaluated],
+) -> Result<Vec<Retrained>> {
+    let r = &ctx.cfg.retrain;
+    let picks = retrain_candidates(&ctx.space, evaluated, r.top_k, r.random_k, ctx.cfg.seed)?;
+    tracing::info!("retraining {} architectures stand-alone", picks.len());
+    picks
+        .iter()
+        .map(|(arch, role)| retrain_one(ctx, oneshot, arch, *role))
+        .collect()
+}

@@ -1,0 +1,154 @@
+//! Phase 2: a search scored one-shot with the trained supernet.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, bail};
+use burn::module::{AutodiffModule, Module};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use indicatif::ProgressBar;
+use nas_core::eval::OneShotEvaluator;
+use nas_core::search::{
+    EvalError, Evaluated, Evaluator, Metrics, SearchObserver, SearchSpec, run_search,
+};
+use nas_core::space::Architecture;
+use nas_core::supernet::Supernet;
+use serde::Serialize;
+
+use super::{Ctx, Prepared};
+use crate::rundir::{SearchDir, key_of};
+
+/// One-shot scoring on the validation images, with a memo: the score of an architecture
+/// is a deterministic function of the supernet and the images.
+pub struct OneShot<B: Backend> {
+    eval: OneShotEvaluator<B>,
+    memo: HashMap<Architecture, Metrics>,
+}
+
+impl<B: Backend> OneShot<B> {
+    /// Scores with `supernet` (its inference copy).
+    pub fn new<A: AutodiffBackend<InnerBackend = B>>(
+        ctx: &Ctx<A>,
+        supernet: &Supernet<A>,
+    ) -> Result<Self> {
+        let inner = supernet.valid();
+        let device = inner
+            .devices()
+            .first()
+            .cloned()
+            .context("the supernet has no parameters")?;
+        let eval = OneShotEvaluator::new(
+            inner,
+            ctx.data.validation.clone(),
+            ctx.cfg.search.eval_batch,
+            device,
+        )
+        .context("setting up one-shot evaluation")?;
+        Ok(OneShot {
+            eval,
+            memo: HashMap::new(),
+        })
+    }
+
+    /// The one-shot metrics of `arch`.
+    pub fn score(&mut self, arch: &Architecture) -> Result<Metrics> {
+        Ok(self.evaluate(arch)?)
+    }
+}
+
+impl<B: Backend> Evaluator for OneShot<B> {
+    fn evaluate(&mut self, arch: &Architecture) -> Result<Metrics, EvalError> {
+        if let Some(m) = self.memo.get(arch) {
+            return Ok(m.clone());
+        }
+        let m = self.eval.evaluate(arch)?;
+        self.memo.insert(arch.clone(), m.clone());
+        Ok(m)
+    }
+}
+
+/// What a search depends on (hashed into its key, saved as its `setup.json`). The budget
+/// is not part of it: a larger budget continues the same search.
+#[derive(Serialize)]
+struct SearchSetup<'a> {
+    supernet: &'a str,
+    strategy: &'a str,
+    strategy_config: serde_json::Value,
+    seed: u64,
+    eval_batch: usize,
+}
+
+/// The folder of the search of `strategy` with `seed` under `prep`'s settings.
+fn search_dir<'a>(
+    prep: &'a Prepared,
+    strategy: &str,
+    seed: u64,
+) -> Result<(SearchDir, SearchSetup<'a>)> {
+    let setup = SearchSetup {
+        supernet: &prep.supernet_key,
+        strategy: nas_core::strategy::lookup(strategy)?.name,
+        strategy_config: prep.cfg.strategy_json(strategy)?,
+        seed,
+        eval_batch: prep.cfg.search.eval_batch,
+    };
+    let dir = prep.run.search(strategy, seed, &key_of(&setup));
+    Ok((dir, setup))
+}
+
+/// A progress bar over evaluations.
+struct Bar(ProgressBar);
+
+impl SearchObserver for Bar {
+    fn on_start(&mut self, done: usize, _budget: usize) {
+        self.0.set_position(done as u64);
+    }
+    fn on_told(&mut self, _: &Evaluated, best: f64) {
+        self.0.inc(1);
+        self.0.set_message(format!("best {best:.3}"));
+    }
+}
+
+/// Runs (or resumes, or reads back) the search of `strategy` with `seed` under the
+/// configured budget. Returns every evaluation in order.
+pub fn search<B: AutodiffBackend>(
+    ctx: &Ctx<B>,
+    oneshot: &mut OneShot<B::InnerBackend>,
+    strategy: &str,
+    seed: u64,
+) -> Result<Vec<Evaluated>> {
+    let budget = ctx.cfg.search.budget;
+    let (mut dir, setup) = search_dir(ctx, strategy, seed)?;
+    dir.write_setup(&setup)?;
+    let config = ctx.cfg.strategy_json(strategy)?;
+    let mut strat = nas_core::strategy::build(strategy, &ctx.space, Some(config), seed)?;
+    let mut bar = Bar(ctx.ui.bar(budget, strategy));
+    let spec = SearchSpec { seed, budget };
+    let records = run_search(strat.as_mut(), &spec, oneshot, &mut dir, &mut bar)
+        .with_context(|| format!("search in {}", dir.path().display()))?;
+    bar.0.finish_and_clear();
+    let best = records.iter().map(|r| r.accuracy).fold(f64::NAN, f64::max);
+    tracing::info!(
+        "search ({strategy}, seed {seed}): {budget} evaluations, best one-shot accuracy {best:.4}; {}",
+        dir.path().display()
+    );
+    Ok(records)
+}
+
+/// The log of the configured search, which must have spent its budget.
+pub fn finished_search(prep: &Prepared) -> Result<Vec<Evaluated>> {
+    let (strategy, seed, budget) = (
+        &prep.cfg.search.strategy,
+        prep.cfg.seed,
+        prep.cfg.search.budget,
+    );
+    let (dir, _) = search_dir(prep, strategy, seed)?;
+    let told = dir.checkpoint()?.map_or(0, |c| c.told);
+    if told < budget {
+        bail!(
+            "the search ({strategy}, seed {seed}) in {} is not finished ({told} of {budget} evaluations): run `nas search` first",
+            prep.run.root().display()
+        );
+    }
+    let mut log = dir.read_log()?;
+    log.truncate(budget);
+    Ok(log)
+}

@@ -1,0 +1,140 @@
+//! SVG plots (plotters' SVG backend: no fonts or system libraries needed).
+
+use std::path::Path;
+
+use anyhow::Result;
+use plotters::prelude::*;
+
+use crate::records::{Retrained, Role};
+
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+        (l.min(v), h.max(v))
+    });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(0.01);
+    (lo - pad, hi + pad)
+}
+
+fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl FnOnce(E) -> anyhow::Error + '_ {
+    move |e| anyhow::anyhow!("drawing {}: {e:?}", path.display())
+}
+
+/// Scatter of one-shot vs stand-alone validation accuracy.
+pub fn plot_scatter(path: &Path, retrained: &[Retrained]) -> Result<()> {
+    let root = SVGBackend::new(path, (640, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err(path))?;
+    let xr = range(retrained.iter().map(|s| s.one_shot.accuracy));
+    let yr = range(retrained.iter().map(|s| s.standalone.validation.accuracy));
+    let mut chart = ChartBuilder::on(&root)
+        .caption("One-shot vs stand-alone accuracy", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+        .map_err(plot_err(path))?;
+    chart
+        .configure_mesh()
+        .x_desc("one-shot accuracy (validation)")
+        .y_desc("stand-alone accuracy (validation)")
+        .draw()
+        .map_err(plot_err(path))?;
+    for (role, color) in [
+        (Role::Top, RED),
+        (Role::Random, BLUE),
+        (Role::Winner, GREEN),
+        (Role::User, BLACK),
+    ] {
+        let pts: Vec<(f64, f64)> = retrained
+            .iter()
+            .filter(|s| s.role == role)
+            .map(|s| (s.one_shot.accuracy, s.standalone.validation.accuracy))
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 5, color.filled())))
+            .map_err(plot_err(path))?
+            .label(role.as_str())
+            .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));
+    }
+    finish(chart, root, SeriesLabelPosition::UpperRight, path)
+}
+
+/// Draws the legend and writes the file.
+fn finish<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    mut chart: ChartContext<'a, DB, CT>,
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    position: SeriesLabelPosition,
+    path: &Path,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()
+        .map_err(plot_err(path))?;
+    root.present().map_err(plot_err(path))?;
+    Ok(())
+}
+
+/// Search curves: each series is (label, best-so-far values); `points` optionally adds
+/// the raw scores of a single search.
+pub fn plot_curves(
+    path: &Path,
+    title: &str,
+    series: &[(String, Vec<f64>)],
+    points: Option<&[f64]>,
+) -> Result<()> {
+    let root = SVGBackend::new(path, (640, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err(path))?;
+    let n = series.iter().map(|s| s.1.len()).max().unwrap_or(1).max(2);
+    let all = series
+        .iter()
+        .flat_map(|s| s.1.iter().copied())
+        .chain(points.unwrap_or(&[]).iter().copied());
+    let yr = range(all);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(1f64..n as f64, yr.0..yr.1)
+        .map_err(plot_err(path))?;
+    chart
+        .configure_mesh()
+        .x_desc("evaluations")
+        .y_desc("one-shot accuracy")
+        .draw()
+        .map_err(plot_err(path))?;
+    if let Some(p) = points {
+        chart
+            .draw_series(
+                p.iter()
+                    .enumerate()
+                    .map(|(i, &v)| Circle::new(((i + 1) as f64, v), 2, BLACK.mix(0.4).filled())),
+            )
+            .map_err(plot_err(path))?;
+    }
+    for (k, (label, ys)) in series.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                ys.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)),
+                color.stroke_width(2),
+            ))
+            .map_err(plot_err(path))?
+            .label(label.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    finish(chart, root, SeriesLabelPosition::LowerRight, path)
+}

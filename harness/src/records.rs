@@ -1,0 +1,66 @@
+//! The records a run produces: evaluations of a search, stand-alone trainings, and the
+//! role a retrained architecture plays in the report.
+
+use serde::{Deserialize, Serialize};
+
+pub use nas_core::search::{Evaluated, Metrics, best_of};
+use nas_core::stats::ModelStats;
+
+/// Why an architecture was trained stand-alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// One of the best by one-shot accuracy.
+    Top,
+    /// Sampled uniformly from the space (for an unbiased correlation).
+    Random,
+    /// The winner of one search of a comparison.
+    Winner,
+    /// Asked for by the user (`nas eval --standalone`).
+    User,
+}
+
+impl Role {
+    /// The name used in tables and plots.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Top => "top",
+            Role::Random => "random",
+            Role::Winner => "winner",
+            Role::User => "user",
+        }
+    }
+}
+
+/// One stand-alone training of one architecture: what `standalone/KEY.json` holds. It
+/// depends on the architecture and the training setup only, never on a supernet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Standalone {
+    /// The architecture in text form.
+    pub arch: String,
+    /// The cache key: a hash of the architecture and everything its training depends on.
+    pub key: String,
+    /// Parameters and multiply-adds.
+    pub stats: ModelStats,
+    /// Stand-alone metrics on the validation images (running statistics).
+    pub validation: Metrics,
+    /// Stand-alone metrics on the test images.
+    pub test: Metrics,
+    /// Seed of the model's initial weights.
+    pub init_seed: u64,
+    /// Seconds of training.
+    pub seconds: f64,
+}
+
+/// A stand-alone result in a report: its role, and its one-shot score with this run's
+/// supernet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retrained {
+    /// Why it was trained.
+    pub role: Role,
+    /// One-shot metrics on the validation images, with the supernet of this run.
+    pub one_shot: Metrics,
+    /// The stand-alone training.
+    #[serde(flatten)]
+    pub standalone: Standalone,
+}
