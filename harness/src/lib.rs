@@ -21,3 +21,9 @@ pub mod report;
 pub mod rundir;
 pub mod stats;
 pub mod ui;
+
+// Every strategy the `nas` command offers registers itself when its crate is linked; a
+// crate nothing names may be dropped by the linker, so each is named once here.
+use nas_strategy_evolution as _;
+use nas_strategy_random as _;
+use nas_strategy_reinforce as _;

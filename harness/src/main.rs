@@ -13,11 +13,6 @@ use clap::Parser;
 use nas_harness::cli::Cli;
 use nas_harness::ui::Ui;
 
-// Every strategy this binary offers registers itself when its crate is linked.
-use nas_strategy_evolution as _;
-use nas_strategy_random as _;
-use nas_strategy_reinforce as _;
-
 fn init_logs(cli: &Cli) {
     let level = if cli.quiet {
         "warn"

@@ -64,6 +64,33 @@ fn fails(args: &[&str]) -> String {
     err
 }
 
+/// The one folder under `dir/parent` whose name starts with `prefix` (run directories
+/// key their supernets and searches by hash).
+fn only_dir(dir: &Path, parent: &str, prefix: &str) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(dir.join(parent))
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(found.len(), 1, "{parent}/{prefix}*: {found:?}");
+    found[0].clone()
+}
+
+/// The search log of a run's only search, or an empty path if there is none yet.
+fn search_log(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir.join("search"))
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| e.ok())
+        .map(|e| e.path().join("evaluated.jsonl"))
+        .unwrap_or_default()
+}
+
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -72,7 +99,7 @@ fn read_json(path: &Path) -> Value {
 /// The results of a run that must not depend on interruptions: the search log, every
 /// stand-alone result without its timing, and the report.
 fn results(dir: &Path) -> (String, Vec<Value>, Value) {
-    let log = std::fs::read_to_string(dir.join("search/evaluated.jsonl")).unwrap();
+    let log = std::fs::read_to_string(search_log(dir)).unwrap();
     let mut standalone: Vec<Value> = std::fs::read_dir(dir.join("standalone"))
         .unwrap()
         .map(|e| {
@@ -168,17 +195,20 @@ fn quick_run_writes_a_report_that_parses() {
     let rho = report["correlation"]["spearman"].as_f64();
     assert!(rho.is_none_or(|r| (-1.0..=1.0).contains(&r)));
 
-    assert_eq!(count_lines(&dir.join("search/evaluated.jsonl")), 12);
-    assert_eq!(count_lines(&dir.join("search/evaluated.csv")), 13);
+    let search = only_dir(&dir, "search", "evolution-s0-");
+    assert_eq!(count_lines(&search.join("evaluated.jsonl")), 12);
+    assert_eq!(count_lines(&search.join("evaluated.csv")), 13);
+    let supernet = only_dir(&dir, "supernet", "");
     for f in [
         "config.toml",
         "summary.md",
         "plots/oneshot_vs_standalone.svg",
         "plots/search.svg",
-        "supernet/progress.json",
     ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
+    assert!(supernet.join("progress.json").is_file());
+    assert!(supernet.join("setup.json").is_file());
     let svg = std::fs::read_to_string(dir.join("plots/search.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("circle"));
     // The saved configuration is complete: it loads with no other input.
@@ -228,11 +258,17 @@ fn killed_runs_resume_to_the_same_results() {
     let points: [(&str, KillPoint); 3] = [
         (
             "during supernet training",
-            Box::new(|d: &Path| d.join("supernet/progress.json").exists()),
+            Box::new(|d: &Path| {
+                std::fs::read_dir(d.join("supernet"))
+                    .ok()
+                    .and_then(|mut it| it.next())
+                    .and_then(|e| e.ok())
+                    .is_some_and(|e| e.path().join("progress.json").exists())
+            }),
         ),
         (
             "during the search",
-            Box::new(|d: &Path| count_lines(&d.join("search/evaluated.jsonl")) >= 3),
+            Box::new(|d: &Path| count_lines(&search_log(d)) >= 3),
         ),
         (
             "during retraining",
@@ -280,24 +316,31 @@ fn bad_input_gives_clear_errors() {
     let e = fails(&["run", "--out", ds, "--config", "/nonexistent/c.toml"]);
     assert!(e.contains("/nonexistent/c.toml"), "{e}");
 
-    // A run directory made with other settings is not mixed with new ones.
+    // Bad values are caught before anything is written, so the corrected command works.
+    for bad in [
+        "supernet.drop_path.r_max=1.5",
+        "supernet.optim.lr=-1",
+        "data.validation_fraction=1.5",
+        "search.strategy_config.population=0",
+        "space.filters=3",
+    ] {
+        let key = bad.split('=').next().unwrap();
+        let name = key.rsplit('.').next().unwrap();
+        let e = fails(&["run", "--quick", "--out", ds, "--set", bad]);
+        assert!(e.contains(name), "{bad}: {e}");
+        assert!(!d.exists(), "{bad} left {} behind", d.display());
+    }
     let out = nas()
         .args(["train", "--quiet", "--out", ds])
         .args(TINY)
         .output()
         .unwrap();
     check_ok(&out, "nas train");
+    assert!(d.join("config.toml").is_file());
+    // A bad value on an existing run directory leaves its configuration alone.
     let saved = std::fs::read(d.join("config.toml")).unwrap();
-    let mut other: Vec<&str> = vec!["run", "--out", ds];
-    other.extend(TINY);
-    other.extend(["--set", "supernet.epochs=5"]);
-    let e = fails(&other);
-    assert!(e.contains("supernet.epochs"), "{e}");
-    assert_eq!(
-        std::fs::read(d.join("config.toml")).unwrap(),
-        saved,
-        "config changed"
-    );
+    fails(&["train", "--out", ds, "--set", "supernet.optim.lr=-1"]);
+    assert_eq!(std::fs::read(d.join("config.toml")).unwrap(), saved);
 
     // Bad architectures name the problem.
     let e = fails(&["eval", "--out", ds, "--arch", "N=0:sep3;R=0:bogus"]);
@@ -356,11 +399,8 @@ fn compare_runs_strategies_and_seeds_on_one_supernet() {
     for r in rows {
         let best = r["best_one_shot"].as_f64().unwrap();
         // The best of a search is the maximum of its log.
-        let log = dir.join(format!(
-            "compare/{}-s{}/evaluated.jsonl",
-            r["strategy"].as_str().unwrap(),
-            r["seed"]
-        ));
+        let prefix = format!("{}-s{}-", r["strategy"].as_str().unwrap(), r["seed"]);
+        let log = only_dir(&dir, "search", &prefix).join("evaluated.jsonl");
         let text = std::fs::read_to_string(&log).unwrap();
         let scores: Vec<f64> = text
             .lines()
@@ -381,10 +421,81 @@ fn compare_runs_strategies_and_seeds_on_one_supernet() {
     );
     assert!(dir.join("compare/curves.svg").is_file());
     // One supernet served every search.
-    assert!(dir.join("supernet/progress.json").is_file());
+    assert!(
+        only_dir(&dir, "supernet", "")
+            .join("progress.json")
+            .is_file()
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("evolution") && stdout.contains("±"),
         "{stdout}"
     );
+}
+
+/// Results are keyed by what they depend on: searching a trained run directory with
+/// another strategy reuses its supernet, retraining with other epochs reuses the search.
+/// Runs on the ndarray backend, so every shipped strategy runs end to end on it.
+#[test]
+fn phases_reuse_what_is_valid_and_every_strategy_runs_on_ndarray() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("keyed");
+    let ds = dir.to_str().unwrap();
+    let out = nas()
+        .args(run_args(&dir))
+        .args(["--quiet", "--backend", "ndarray"])
+        .output()
+        .unwrap();
+    check_ok(&out, "nas run --backend ndarray");
+    let supernet = only_dir(&dir, "supernet", "");
+    let trained = std::fs::read(supernet.join("progress.json")).unwrap();
+    for strategy in ["random", "reinforce"] {
+        let set = format!("search.strategy={strategy}");
+        let out = nas()
+            .args([
+                "search",
+                "--quiet",
+                "--backend",
+                "ndarray",
+                "--out",
+                ds,
+                "--set",
+                &set,
+            ])
+            .output()
+            .unwrap();
+        check_ok(&out, &format!("nas search with {strategy}"));
+        let search = only_dir(&dir, "search", &format!("{strategy}-s0-"));
+        assert_eq!(count_lines(&search.join("evaluated.jsonl")), 8);
+    }
+    // No second supernet was trained, and the first was not touched.
+    assert_eq!(only_dir(&dir, "supernet", ""), supernet);
+    assert_eq!(
+        std::fs::read(supernet.join("progress.json")).unwrap(),
+        trained
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("search")).unwrap().count(),
+        3,
+        "one search per strategy"
+    );
+    // Retraining the first search with other epochs trains anew, searching nothing.
+    let before = count_files(&dir.join("standalone"));
+    let log = only_dir(&dir, "search", "evolution-s0-").join("evaluated.jsonl");
+    let searched = std::fs::read(&log).unwrap();
+    let out = nas()
+        .args(["retrain", "--quiet", "--backend", "ndarray", "--out", ds])
+        .args([
+            "--set",
+            "search.strategy=evolution",
+            "--set",
+            "retrain.train.epochs=2",
+        ])
+        .output()
+        .unwrap();
+    check_ok(&out, "nas retrain with other epochs");
+    assert_eq!(count_files(&dir.join("standalone")), 2 * before);
+    assert_eq!(std::fs::read(&log).unwrap(), searched);
+    let cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(cfg.contains("strategy = \"evolution\""), "{cfg}");
 }

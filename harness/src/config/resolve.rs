@@ -164,10 +164,9 @@ impl Config {
         };
         if new_strategy.is_some_and(|s| s != base.search.strategy)
             && !has_key(&user, "search.strategy_config")
+            && let Some(Value::Table(search)) = table.get_mut("search")
         {
-            if let Some(Value::Table(search)) = table.get_mut("search") {
-                search.insert("strategy_config".into(), Value::Table(Table::new()));
-            }
+            search.insert("strategy_config".into(), Value::Table(Table::new()));
         }
         merge(&mut table, user);
         Config::from_table(table)

@@ -9,18 +9,12 @@ use nas_core::strategy::{SearchStrategy, StrategyRng};
 use serde::{Deserialize, Serialize};
 
 /// Settings: when to try a random architecture instead of another mutation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HillClimbConfig {
     /// After this many proposals in a row without improvement, propose one random
     /// architecture (0: never).
     pub patience: usize,
-}
-
-impl Default for HillClimbConfig {
-    fn default() -> Self {
-        HillClimbConfig { patience: 0 }
-    }
 }
 
 /// Everything that changes during a search, so it can be saved and restored.
