@@ -81,7 +81,7 @@ fn check_shape(data: &ImageDataset, shape: [usize; 3], classes: usize) -> Result
         .map_err(|e| EvalError::Data(e.problem))
 }
 
-/// Scores architectures with a trained supernet on held-out data (METHOD.md section 4):
+/// Scores architectures with a trained supernet on held-out data:
 /// exactly the candidate's paths on, no dropout, batch statistics per evaluation batch.
 #[derive(Debug)]
 pub struct OneShotEvaluator<B: Backend> {

@@ -16,7 +16,7 @@ use crate::standalone::StandaloneModel;
 ///
 /// Normalisation always uses the statistics of the current ghost batch, in training and
 /// in evaluation: the set of active paths changes from step to step, so running averages
-/// would be meaningless (METHOD.md section 3).
+/// would be meaningless.
 #[derive(Module, Debug)]
 pub struct Supernet<B: Backend> {
     /// Every operation slot is filled.
@@ -61,7 +61,7 @@ impl<B: Backend> Supernet<B> {
 
     /// The L2 penalty `weight / 2 * sum(w^2)` over the parameters `plan` uses: the always-on
     /// parts plus every operation computed in at least one ghost batch. Weights of paths
-    /// that are off are not in the sum, so they are not decayed (METHOD.md section 3).
+    /// that are off are not in the sum, so they are not decayed.
     ///
     /// # Shapes
     /// - output: `[1]`
@@ -105,7 +105,7 @@ pub enum AllDropped {
     AllowZero,
 }
 
-/// ScheduledDropPath settings (METHOD.md section 3).
+/// ScheduledDropPath settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DropPathConfig {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SpaceError;
 
-/// One candidate operation of a choice block (the 7-op menu of METHOD.md section 2).
+/// One candidate operation of a choice block (the 7-op menu of the paper).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum OpKind {
     /// Identity (no parameters).
