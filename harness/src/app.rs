@@ -242,7 +242,16 @@ pub fn run(command: Command, ui: Ui) -> Result<()> {
         }
         Command::Space(args) => show_space(&args.resolve(None)?),
         Command::Config(args) => {
-            print!("{}", args.resolve(None)?.to_toml()?);
+            // The checks that need no data: the space, both trainings, every strategy.
+            let cfg = args.resolve(None)?;
+            cfg.space.validate().context("invalid [space]")?;
+            cfg.supernet.validate().context("invalid [supernet]")?;
+            cfg.retrain
+                .train
+                .validate()
+                .context("invalid [retrain.train]")?;
+            cfg.check_strategies(&cfg.space)?;
+            print!("{}", cfg.to_toml()?);
             Ok(())
         }
         Command::Run(args) => phase(&args, ui, Work::Run),

@@ -47,7 +47,8 @@ pub enum Command {
     Backends,
     /// Show the search space: size and decisions.
     Space(ConfigArgs),
-    /// Print the resolved configuration (defaults, preset, file, overrides) as TOML.
+    /// Print the resolved configuration (defaults, preset, file, overrides) as TOML, after
+    /// the checks that need no data (space, trainings, strategy settings).
     Config(ConfigArgs),
 }
 

@@ -9,6 +9,10 @@
 //!   file formats (the only place a file name is spelled).
 //! - [`report`]: the run report; [`stats`]: rank statistics; [`plots`]: SVG plots;
 //!   [`export`]: tables as Markdown, CSV and JSON; [`ui`]: progress bars.
+//!
+//! [`main`] is the whole command: a binary that links more strategy crates (for example
+//! an example binary inside a strategy crate, see docs/writing-a-strategy.md) calls it
+//! and gets `nas` with those strategies added.
 
 pub mod app;
 pub mod cli;
@@ -27,3 +31,39 @@ pub mod ui;
 use nas_strategy_evolution as _;
 use nas_strategy_random as _;
 use nas_strategy_reinforce as _;
+
+/// The `nas` command: parses the command line, sets up logging (`-v`, `-q`, `NAS_LOG`),
+/// runs the command and turns an error into a message and a failure exit code.
+pub fn main() -> std::process::ExitCode {
+    use clap::Parser;
+    let cli = cli::Cli::parse();
+    init_logs(&cli);
+    let ui = ui::Ui { quiet: cli.quiet };
+    match app::run(cli.command, ui) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs(cli: &cli::Cli) {
+    use std::io::IsTerminal;
+    let level = if cli.quiet {
+        "warn"
+    } else if cli.verbose > 0 {
+        "debug"
+    } else {
+        "info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NAS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("nas={level},warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .with_timer(tracing_subscriber::fmt::time::uptime())
+        .init();
+}

@@ -15,7 +15,7 @@ use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use crate::ops::{FactorizedReduce, LayerConfig, Norm, NormMode, Op, Preprocess, ReluConvNorm};
-use crate::space::{Architecture, CellKind, SearchSpace};
+use crate::space::{Architecture, SearchSpace};
 
 /// Which inputs and operations of one choice block are on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,17 +198,16 @@ impl<B: Backend> Network<B> {
                 .init(device),
             norm: Norm::new(f, cfg, device),
         };
-        // (channels, resolution level) of the two most recent outputs.
-        let (mut pp, mut p) = ((f, 0usize), (f, 0usize));
         let mut cells = Vec::new();
-        for (ci, site) in space.cell_sites().iter().enumerate() {
+        let sites = space.cell_sites();
+        for (ci, site) in sites.iter().enumerate() {
             let c = site.channels;
-            let level = p.1 + usize::from(site.kind == CellKind::Reduction);
-            let pre = |(c_in, l_in): (usize, usize)| {
-                if l_in == level {
-                    Preprocess::Project(ReluConvNorm::new(c_in, c, 1, 1, cfg, device))
-                } else {
+            let pre = |i: usize| {
+                let c_in = site.inputs[i].channels;
+                if site.reduces_input(i) {
                     Preprocess::Reduce(FactorizedReduce::new(c_in, c, cfg, device))
+                } else {
+                    Preprocess::Project(ReluConvNorm::new(c_in, c, 1, 1, cfg, device))
                 }
             };
             let blocks = (0..space.blocks_per_cell)
@@ -222,15 +221,14 @@ impl<B: Backend> Network<B> {
                 })
                 .collect();
             cells.push(Cell {
-                pre0: pre(pp),
-                pre1: pre(p),
+                pre0: pre(0),
+                pre1: pre(1),
                 blocks,
                 out: ReluConvNorm::new(c * space.blocks_per_cell, c, 1, 1, cfg, device),
             });
-            pp = p;
-            p = (c, level);
         }
-        let classifier = LinearConfig::new(p.0, space.classes).init(device);
+        let width = sites.last().map_or(f, |s| s.output.channels);
+        let classifier = LinearConfig::new(width, space.classes).init(device);
         Network {
             stem,
             cells,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ops::LayerConfig;
-use crate::space::{Architecture, CellKind, OpKind, SearchSpace, SpaceError};
+use crate::space::{Architecture, FeatureMap, OpKind, SearchSpace, SpaceError};
 
 /// Size of a stand-alone model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,26 +33,17 @@ impl ModelStats {
             s.params += p;
             s.macs += p * hw as u64;
         };
-        let [c_img, h0, w0] = space.input_shape;
-        let f = space.filters;
-        let res = |level: usize| {
-            let (mut h, mut w) = (h0, w0);
-            for _ in 0..level {
-                h = h.div_ceil(2);
-                w = w.div_ceil(2);
-            }
-            h * w
-        };
-        conv(&mut s, c_img, f, 9, res(0));
-        s.params += norm(f);
-        let (mut pp, mut p) = ((f, 0usize), (f, 0usize));
+        let area = |m: FeatureMap| m.size[0] * m.size[1];
+        let stem = space.stem_output();
+        conv(&mut s, space.input_shape[0], stem.channels, 9, area(stem));
+        s.params += norm(stem.channels);
+        let mut last = stem;
         for site in space.cell_sites() {
             let c = site.channels;
-            let level = p.1 + usize::from(site.kind == CellKind::Reduction);
-            let hw = res(level);
-            for (c_in, _) in [pp, p] {
+            let hw = area(site.output);
+            for input in site.inputs {
                 // 1x1 projection or factorized reduction: c_in * c weights either way.
-                conv(&mut s, c_in, c, 1, hw);
+                conv(&mut s, input.channels, c, 1, hw);
                 s.params += norm(c);
             }
             for block in &arch.genotype(site.kind).blocks {
@@ -81,10 +72,9 @@ impl ModelStats {
             }
             conv(&mut s, c * space.blocks_per_cell, c, 1, hw);
             s.params += norm(c);
-            pp = p;
-            p = (c, level);
+            last = site.output;
         }
-        conv(&mut s, p.0, space.classes, 1, 1);
+        conv(&mut s, last.channels, space.classes, 1, 1);
         s.params += space.classes as u64; // classifier bias
         Ok(s)
     }

@@ -433,3 +433,65 @@ fn invalid_spaces_are_rejected() {
         assert!(bad.validate().is_err(), "accepted {bad:?}");
     }
 }
+
+#[test]
+fn cell_sites_carry_the_network_geometry() {
+    // 3 stacks of 2 normal cells on 7x5 images: sizes 7x5, 4x3, 2x2 (halving rounds up).
+    let space = SearchSpace {
+        stacks: 3,
+        cells_per_stack: 2,
+        input_shape: [3, 7, 5],
+        filters: 4,
+        ..tiny()
+    };
+    let sites = space.cell_sites();
+    let kinds: Vec<CellKind> = sites.iter().map(|s| s.kind).collect();
+    use CellKind::{Normal as N, Reduction as R};
+    assert_eq!(kinds, [N, N, R, N, N, R, N, N]);
+    let summary: Vec<(usize, usize, [usize; 2])> = sites
+        .iter()
+        .map(|s| (s.stack, s.channels, s.output.size))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (0, 4, [7, 5]),
+            (0, 4, [7, 5]),
+            (1, 8, [4, 3]),
+            (1, 8, [4, 3]),
+            (1, 8, [4, 3]),
+            (2, 16, [2, 2]),
+            (2, 16, [2, 2]),
+            (2, 16, [2, 2]),
+        ]
+    );
+    // The first cell reads the stem twice; each later cell reads the two outputs before it.
+    assert_eq!(sites[0].inputs, [space.stem_output(); 2]);
+    for i in 1..sites.len() {
+        let before = if i >= 2 {
+            sites[i - 2].output
+        } else {
+            space.stem_output()
+        };
+        assert_eq!(sites[i].inputs, [before, sites[i - 1].output], "cell {i}");
+    }
+    // Reductions: both inputs of a reduction cell, and the older input of the cell after it.
+    let reduced: Vec<[bool; 2]> = sites
+        .iter()
+        .map(|s| [s.reduces_input(0), s.reduces_input(1)])
+        .collect();
+    let (f, t) = (false, true);
+    assert_eq!(
+        reduced,
+        [
+            [f, f],
+            [f, f],
+            [t, t],
+            [t, f],
+            [f, f],
+            [t, t],
+            [t, f],
+            [f, f]
+        ]
+    );
+}

@@ -216,6 +216,24 @@ impl Config {
         Ok(())
     }
 
+    /// A dry-run build of the search strategy and of every compared one, each with its
+    /// settings, on `space`: a misspelt or out-of-range setting is an error naming its table.
+    pub fn check_strategies(&self, space: &SearchSpace) -> Result<()> {
+        let mut strategies = self.compared_strategies()?;
+        strategies.push(self.search.strategy.clone());
+        for s in &strategies {
+            let key =
+                if *s == self.search.strategy && !self.compare.strategy_configs.contains_key(s) {
+                    "search.strategy_config".to_string()
+                } else {
+                    format!("compare.strategy_configs.{s}")
+                };
+            nas_core::strategy::build(s, space, Some(self.strategy_json(s)?), self.seed)
+                .with_context(|| format!("invalid [{key}]"))?;
+        }
+        Ok(())
+    }
+
     /// The strategies `nas compare` runs: `compare.strategies`, or every registered one.
     pub fn compared_strategies(&self) -> Result<Vec<String>> {
         if !self.compare.strategies.is_empty() {

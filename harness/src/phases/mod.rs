@@ -83,18 +83,7 @@ impl Prepared {
         standalone_cfg
             .validate()
             .context("invalid [retrain.train]")?;
-        let mut strategies = cfg.compared_strategies()?;
-        strategies.push(cfg.search.strategy.clone());
-        for s in &strategies {
-            let key = if *s == cfg.search.strategy && !cfg.compare.strategy_configs.contains_key(s)
-            {
-                "search.strategy_config".to_string()
-            } else {
-                format!("compare.strategy_configs.{s}")
-            };
-            nas_core::strategy::build(s, &space, Some(cfg.strategy_json(s)?), cfg.seed)
-                .with_context(|| format!("invalid [{key}]"))?;
-        }
+        cfg.check_strategies(&space)?;
         let supernet_key = key_of(&SupernetSetup {
             seed: cfg.seed,
             data: &cfg.data,

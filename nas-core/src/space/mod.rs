@@ -77,7 +77,21 @@ impl Default for SearchSpace {
     }
 }
 
-/// Where a cell sits in the network.
+/// A feature map between cells: its width, how often it has been halved, and its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureMap {
+    /// Channels.
+    pub channels: usize,
+    /// Number of halvings of the input resolution (the stack it was made in).
+    pub level: usize,
+    /// `[height, width]`: the input's, halved (rounding up) `level` times.
+    pub size: [usize; 2],
+}
+
+/// Where a cell sits in the network, and the geometry around it.
+///
+/// This is the one place the network's shape is derived: the model builder
+/// and the parameter / multiply-add count both read it from here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CellSite {
     /// Normal or reduction.
@@ -86,6 +100,19 @@ pub struct CellSite {
     pub stack: usize,
     /// Output channels of the cell (and of each of its blocks).
     pub channels: usize,
+    /// The two cell inputs: `[the output before the previous one, the previous output]`
+    /// (the stem's output stands in for cells that do not exist yet).
+    pub inputs: [FeatureMap; 2],
+    /// The cell's output (its blocks work at this size too).
+    pub output: FeatureMap,
+}
+
+impl CellSite {
+    /// Whether cell input `i` (0 or 1) must be halved to reach the cell's resolution
+    /// (a factorized reduction) rather than only projected to its width.
+    pub fn reduces_input(&self, i: usize) -> bool {
+        self.inputs[i].level != self.output.level
+    }
 }
 
 impl SearchSpace {
@@ -145,24 +172,50 @@ impl SearchSpace {
         block + 2
     }
 
-    /// The cells of the network in order, with their kind, stack and width.
+    /// `[height, width]` of a feature map after `level` halvings (rounding up, as a
+    /// stride-2 convolution with padding does).
+    pub fn resolution(&self, level: usize) -> [usize; 2] {
+        let [_, mut h, mut w] = self.input_shape;
+        for _ in 0..level {
+            h = h.div_ceil(2);
+            w = w.div_ceil(2);
+        }
+        [h, w]
+    }
+
+    /// The stem's output: `filters` channels at the input resolution.
+    pub fn stem_output(&self) -> FeatureMap {
+        FeatureMap {
+            channels: self.filters,
+            level: 0,
+            size: self.resolution(0),
+        }
+    }
+
+    /// The cells of the network in order, with their kind, stack, width and geometry.
     pub fn cell_sites(&self) -> Vec<CellSite> {
         let mut sites = Vec::new();
+        let mut inputs = [self.stem_output(); 2];
         for stack in 0..self.stacks {
             let channels = self.filters << stack;
-            if stack > 0 {
+            let kinds = (stack > 0)
+                .then_some(CellKind::Reduction)
+                .into_iter()
+                .chain(std::iter::repeat_n(CellKind::Normal, self.cells_per_stack));
+            for kind in kinds {
+                let output = FeatureMap {
+                    channels,
+                    level: stack,
+                    size: self.resolution(stack),
+                };
                 sites.push(CellSite {
-                    kind: CellKind::Reduction,
+                    kind,
                     stack,
                     channels,
+                    inputs,
+                    output,
                 });
-            }
-            for _ in 0..self.cells_per_stack {
-                sites.push(CellSite {
-                    kind: CellKind::Normal,
-                    stack,
-                    channels,
-                });
+                inputs = [inputs[1], output];
             }
         }
         sites
