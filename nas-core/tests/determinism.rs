@@ -33,11 +33,15 @@ impl<B: Backend> ModuleVisitor<B> for Flatten {
 }
 
 fn run_steps(seed: u64, steps: usize) -> (Vec<f64>, Vec<f32>) {
+    run_steps_with(seed, steps, 4)
+}
+
+fn run_steps_with(seed: u64, steps: usize, filters: usize) -> (Vec<f64>, Vec<f32>) {
     let device = Default::default();
     Ad::seed(&device, seed);
     let space = SearchSpace {
         stacks: 2,
-        filters: 4,
+        filters,
         ..SearchSpace::default()
     };
     let train = embedded_fashion_mnist().unwrap().0.head(64);
@@ -76,6 +80,24 @@ fn same_seed_gives_identical_first_steps() {
     assert_eq!(wa, wb);
     let (lc, _) = run_steps(6, 3);
     assert_ne!(la, lc);
+}
+
+/// The CPU backends run on every core; a machine with another number of cores must still
+/// reproduce a run bit for bit.
+#[test]
+fn the_number_of_threads_does_not_change_results() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| run_steps_with(3, 2, 16))
+    };
+    let (l1, w1) = on(1);
+    let (l3, w3) = on(3);
+    assert_eq!(l1, l3);
+    assert_eq!(w1, w3);
 }
 
 /// Keeps the last checkpoint and stops after `stop_after` epochs.
