@@ -12,7 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::tensor::ElementConversion;
-use burn::tensor::backend::AutodiffBackend;
+use nas_core::backend::NasAutodiffBackend;
 use thiserror::Error;
 
 /// A backend family.
@@ -171,7 +171,7 @@ pub trait BackendTask {
     /// What the work returns.
     type Output;
     /// Runs the work on backend `B` and device `device`.
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+    fn run<B: NasAutodiffBackend>(self, device: B::Device) -> Self::Output;
 }
 
 /// Checks that `device` works by making a small tensor on it and reading it back.

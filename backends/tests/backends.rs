@@ -1,9 +1,9 @@
 //! Backend selection, and the core supernet invariant run on every compiled-in backend.
 
 use burn::module::Module;
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, ElementConversion, Tensor};
 use nas_backends::{BackendError, BackendKind, BackendSpec, BackendTask, available, run};
+use nas_core::backend::NasAutodiffBackend;
 use nas_core::ops::{LayerConfig, NormMode};
 use nas_core::space::SearchSpace;
 use nas_core::supernet::Supernet;
@@ -53,7 +53,7 @@ struct Invariant;
 
 impl BackendTask for Invariant {
     type Output = f32;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> f32 {
+    fn run<B: NasAutodiffBackend>(self, device: B::Device) -> f32 {
         let space = SearchSpace {
             stacks: 2,
             filters: 4,

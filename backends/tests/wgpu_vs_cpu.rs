@@ -16,9 +16,9 @@ use burn::backend::wgpu::WgpuDevice;
 use burn::backend::{Flex, Wgpu};
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use nas_backends::{BackendKind, BackendSpec};
+use nas_core::backend::NasBackend;
 use nas_core::network::Plan;
 use nas_core::ops::LayerConfig;
 use nas_core::space::SearchSpace;
@@ -26,7 +26,7 @@ use nas_core::supernet::{DropPathConfig, Supernet};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-fn logits<B: Backend>(net: &Supernet<B>, x: &[f32], shape: [usize; 4], plan: &Plan) -> Vec<f32> {
+fn logits<B: NasBackend>(net: &Supernet<B>, x: &[f32], shape: [usize; 4], plan: &Plan) -> Vec<f32> {
     let device = net.devices()[0].clone();
     let x = Tensor::<B, 4>::from_data(TensorData::new(x.to_vec(), shape), &device);
     net.forward(x, plan).into_data().iter::<f32>().collect()

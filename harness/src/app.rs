@@ -3,8 +3,8 @@
 //! the phases on the chosen backend.
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::backend::AutodiffBackend;
 use nas_backends::{BackendSpec, BackendTask};
+use nas_core::backend::NasAutodiffBackend;
 use nas_core::space::{Architecture, SearchSpace};
 
 use crate::cli::{Command, CompareArgs, EvalArgs, RunArgs};
@@ -33,7 +33,7 @@ struct Job {
 impl BackendTask for Job {
     type Output = Result<()>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
+    fn run<B: NasAutodiffBackend>(self, device: B::Device) -> Result<()> {
         // The device works: now the run directory may be written.
         self.prep.run.create(&self.prep.cfg)?;
         let ctx = Ctx::<B> {
@@ -79,14 +79,14 @@ impl BackendTask for Job {
     }
 }
 
-fn search<B: AutodiffBackend>(
+fn search<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     oneshot: &mut OneShot<B::InnerBackend>,
 ) -> Result<Vec<Evaluated>> {
     phases::search(ctx, oneshot, &ctx.cfg.search.strategy, ctx.cfg.seed)
 }
 
-fn eval<B: AutodiffBackend>(ctx: &Ctx<B>, text: &str, standalone: bool) -> Result<()> {
+fn eval<B: NasAutodiffBackend>(ctx: &Ctx<B>, text: &str, standalone: bool) -> Result<()> {
     let arch = parse_arch(&ctx.space, text)?;
     let supernet = phases::trained_supernet(ctx)?;
     let mut oneshot = OneShot::new(ctx, &supernet)?;
@@ -109,7 +109,7 @@ fn eval<B: AutodiffBackend>(ctx: &Ctx<B>, text: &str, standalone: bool) -> Resul
     Ok(())
 }
 
-fn finish<B: AutodiffBackend>(
+fn finish<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     oneshot: &mut OneShot<B::InnerBackend>,
     evaluated: &[Evaluated],

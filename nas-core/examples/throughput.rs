@@ -23,8 +23,9 @@ use burn::module::{AutodiffModule, Module};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor};
+use nas_core::backend::NasAutodiffBackend;
 use nas_core::network::Plan;
 use nas_core::ops::{LayerConfig, NormMode};
 use nas_core::space::SearchSpace;
@@ -91,7 +92,7 @@ fn rate(images: usize, seconds: f64, mut step: impl FnMut()) -> f64 {
     (n * images) as f64 / start.elapsed().as_secs_f64()
 }
 
-fn measure<B: AutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
+fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
     let device = Default::default();
     B::seed(&device, 0);
     let space = SearchSpace {

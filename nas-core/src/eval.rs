@@ -1,9 +1,9 @@
 //! Evaluation: one-shot scoring of architectures with a trained supernet, evaluation of
 //! stand-alone models, and the supernet's [`Evaluator`].
 
+use crate::backend::NasBackend;
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
-use burn::tensor::backend::Backend;
 
 use crate::data::{ImageDataset, batch_indices};
 use crate::network::Plan;
@@ -54,7 +54,7 @@ impl Predictions {
 }
 
 /// Runs `logits_of` over `data` in consecutive batches and collects softmax outputs.
-fn predict_batches<B: Backend>(
+fn predict_batches<B: NasBackend>(
     data: &ImageDataset,
     batch_size: usize,
     device: &B::Device,
@@ -84,14 +84,14 @@ fn check_shape(data: &ImageDataset, shape: [usize; 3], classes: usize) -> Result
 /// Scores architectures with a trained supernet on held-out data:
 /// exactly the candidate's paths on, no dropout, batch statistics per evaluation batch.
 #[derive(Debug)]
-pub struct OneShotEvaluator<B: Backend> {
+pub struct OneShotEvaluator<B: NasBackend> {
     supernet: Supernet<B>,
     data: ImageDataset,
     batch_size: usize,
     device: B::Device,
 }
 
-impl<B: Backend> OneShotEvaluator<B> {
+impl<B: NasBackend> OneShotEvaluator<B> {
     /// An evaluator over `data` in batches of `batch_size` (normalisation statistics are
     /// those of each batch, so the batch size is part of the protocol).
     pub fn new(
@@ -132,7 +132,7 @@ impl<B: Backend> OneShotEvaluator<B> {
     }
 }
 
-impl<B: Backend> Evaluator for OneShotEvaluator<B> {
+impl<B: NasBackend> Evaluator for OneShotEvaluator<B> {
     fn evaluate(&mut self, arch: &Architecture) -> Result<Metrics, EvalError> {
         Ok(self.predict(arch)?.metrics())
     }
@@ -140,7 +140,7 @@ impl<B: Backend> Evaluator for OneShotEvaluator<B> {
 
 /// Per-example predictions of a stand-alone model. `mode` is normally
 /// [`NormMode::Running`]; [`NormMode::Batch`] evaluates with batch statistics.
-pub fn predict_standalone<B: Backend>(
+pub fn predict_standalone<B: NasBackend>(
     model: &StandaloneModel<B>,
     data: &ImageDataset,
     batch_size: usize,

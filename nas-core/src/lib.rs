@@ -14,6 +14,8 @@
 //!
 //! With the default `burn` feature:
 //!
+//! - [`backend`]: [`backend::NasBackend`], the backend operations the networks need beyond
+//!   burn's (a depthwise convolution with its own backward pass).
 //! - [`ops`]: the candidate operations and cell parts as burn modules.
 //! - [`network`]: the cell-based network shared by the supernet and stand-alone models.
 //! - [`supernet`]: the one-shot model with path dropout, ghost batches, batch-statistics
@@ -28,6 +30,8 @@ pub mod search;
 pub mod space;
 pub mod strategy;
 
+#[cfg(feature = "burn")]
+pub mod backend;
 #[cfg(feature = "burn")]
 pub mod data;
 #[cfg(feature = "burn")]

@@ -7,11 +7,11 @@
 //! This is what makes "supernet with one architecture's paths on" and "stand-alone
 //! model of that architecture" compute the same function.
 
+use crate::backend::NasBackend;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
-use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use crate::ops::{FactorizedReduce, LayerConfig, Norm, NormMode, Op, Preprocess, ReluConvNorm};
@@ -143,14 +143,14 @@ pub struct Trace {
 
 /// The operation slots of one choice block (menu order); `None` where not instantiated.
 #[derive(Module, Debug)]
-pub struct BlockOps<B: Backend> {
+pub struct BlockOps<B: NasBackend> {
     /// One slot per menu operation.
     pub ops: Vec<Option<Op<B>>>,
 }
 
 /// One cell: input preprocessing, choice blocks, and the output projection.
 #[derive(Module, Debug)]
-pub struct Cell<B: Backend> {
+pub struct Cell<B: NasBackend> {
     /// Brings the cell before the previous one to this cell's width and resolution.
     pub pre0: Preprocess<B>,
     /// Brings the previous cell to this cell's width and resolution.
@@ -163,7 +163,7 @@ pub struct Cell<B: Backend> {
 
 /// The stem: a 3x3 convolution and a normalisation.
 #[derive(Module, Debug)]
-pub struct Stem<B: Backend> {
+pub struct Stem<B: NasBackend> {
     /// 3x3 convolution from the image channels to F.
     pub conv: Conv2d<B>,
     /// Normalisation.
@@ -172,7 +172,7 @@ pub struct Stem<B: Backend> {
 
 /// Stem, cells and classifier, with some or all operation slots filled.
 #[derive(Module, Debug)]
-pub struct Network<B: Backend> {
+pub struct Network<B: NasBackend> {
     /// The stem.
     pub stem: Stem<B>,
     /// The cells in order (see [`SearchSpace::cell_sites`]).
@@ -181,7 +181,7 @@ pub struct Network<B: Backend> {
     pub classifier: Linear<B>,
 }
 
-impl<B: Backend> Network<B> {
+impl<B: NasBackend> Network<B> {
     /// Builds the network, instantiating the operation slots for which `keep(cell, block, op)`
     /// is true. `space` must be valid.
     pub fn new(
@@ -394,11 +394,11 @@ impl<B: Backend> Network<B> {
 }
 
 /// Visitor summing the squares of every parameter of rank 2 or more.
-struct SquaredWeights<B: Backend> {
+struct SquaredWeights<B: NasBackend> {
     sum: Option<Tensor<B, 1>>,
 }
 
-impl<B: Backend> ModuleVisitor<B> for SquaredWeights<B> {
+impl<B: NasBackend> ModuleVisitor<B> for SquaredWeights<B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if D < 2 {
             return;

@@ -3,13 +3,13 @@
 //! The supernet and the stand-alone models are built from these same modules (one copy
 //! of the op code), so weights can be copied from one to the other.
 
+use crate::backend::{NasBackend, depthwise_conv2d};
 use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::backend::Backend;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Tensor, s};
 use serde::{Deserialize, Serialize};
@@ -49,7 +49,7 @@ pub struct LayerConfig {
 /// burn's `BatchNorm` picks batch or running statistics from the backend (autodiff or
 /// not); the supernet needs batch statistics in evaluation too, hence this module.
 #[derive(Module, Debug)]
-pub struct Norm<B: Backend> {
+pub struct Norm<B: NasBackend> {
     /// Scale, when learnable.
     pub gamma: Option<Param<Tensor<B, 1>>>,
     /// Shift, when learnable.
@@ -66,7 +66,7 @@ pub struct Norm<B: Backend> {
     pub epsilon: f64,
 }
 
-impl<B: Backend> Norm<B> {
+impl<B: NasBackend> Norm<B> {
     /// A normalisation layer over `channels` channels.
     pub fn new(channels: usize, cfg: &LayerConfig, device: &B::Device) -> Self {
         let (gamma, beta) = if cfg.learnable_norm {
@@ -172,14 +172,14 @@ fn conv(
 
 /// ReLU, convolution, normalisation.
 #[derive(Module, Debug)]
-pub struct ReluConvNorm<B: Backend> {
+pub struct ReluConvNorm<B: NasBackend> {
     /// The convolution (no bias).
     pub conv: Conv2d<B>,
     /// The normalisation after it.
     pub norm: Norm<B>,
 }
 
-impl<B: Backend> ReluConvNorm<B> {
+impl<B: NasBackend> ReluConvNorm<B> {
     /// A ReLU-Conv-BN unit with a square `kernel` and `stride`.
     pub fn new(
         c_in: usize,
@@ -207,14 +207,14 @@ impl<B: Backend> ReluConvNorm<B> {
 /// Every separable convolution of the project goes through [`separable`], so its
 /// formulation can be swapped (e.g. for shifted multiply-adds) in one place.
 #[derive(Module, Debug)]
-pub struct Separable<B: Backend> {
+pub struct Separable<B: NasBackend> {
     /// Depthwise `k x k` convolution, `groups = channels`.
     pub depthwise: Conv2d<B>,
     /// Pointwise 1x1 convolution.
     pub pointwise: Conv2d<B>,
 }
 
-impl<B: Backend> Separable<B> {
+impl<B: NasBackend> Separable<B> {
     fn new(c: usize, k: usize, device: &B::Device) -> Self {
         Separable {
             depthwise: conv(c, c, [k, k], 1, c).init(device),
@@ -227,13 +227,16 @@ impl<B: Backend> Separable<B> {
 ///
 /// # Shapes
 /// - `x`: `[batch, c, h, w]`; output: `[batch, c, h, w]`
-pub fn separable<B: Backend>(sep: &Separable<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    sep.pointwise.forward(sep.depthwise.forward(x))
+pub fn separable<B: NasBackend>(sep: &Separable<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    // The depthwise convolution runs through the backend's own operation (with its own
+    // backward pass); `sep.depthwise` only holds the weight.
+    let x = depthwise_conv2d(x, sep.depthwise.weight.val());
+    sep.pointwise.forward(x)
 }
 
 /// A pair of ReLU-SepConv-BN units (the `sepK` operations).
 #[derive(Module, Debug)]
-pub struct SepConvPair<B: Backend> {
+pub struct SepConvPair<B: NasBackend> {
     /// First separable convolution.
     pub sep1: Separable<B>,
     /// Normalisation after the first.
@@ -244,7 +247,7 @@ pub struct SepConvPair<B: Backend> {
     pub norm2: Norm<B>,
 }
 
-impl<B: Backend> SepConvPair<B> {
+impl<B: NasBackend> SepConvPair<B> {
     fn new(c: usize, k: usize, cfg: &LayerConfig, device: &B::Device) -> Self {
         SepConvPair {
             sep1: Separable::new(c, k, device),
@@ -262,7 +265,7 @@ impl<B: Backend> SepConvPair<B> {
 
 /// ReLU, a 1x7 convolution, a 7x1 convolution, normalisation (the `c17` operation).
 #[derive(Module, Debug)]
-pub struct Conv1x7x1<B: Backend> {
+pub struct Conv1x7x1<B: NasBackend> {
     /// The 1x7 convolution.
     pub conv_1x7: Conv2d<B>,
     /// The 7x1 convolution.
@@ -271,7 +274,7 @@ pub struct Conv1x7x1<B: Backend> {
     pub norm: Norm<B>,
 }
 
-impl<B: Backend> Conv1x7x1<B> {
+impl<B: NasBackend> Conv1x7x1<B> {
     fn new(c: usize, cfg: &LayerConfig, device: &B::Device) -> Self {
         Conv1x7x1 {
             conv_1x7: conv(c, c, [1, 7], 1, 1).init(device),
@@ -295,7 +298,7 @@ pub struct Identity;
 // memory and burn's `Module` derive does not see through `Box`.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub enum Op<B: Backend> {
+pub enum Op<B: NasBackend> {
     /// `id`.
     Identity(Identity),
     /// `sep3`, `sep5`, `sep7`.
@@ -308,7 +311,7 @@ pub enum Op<B: Backend> {
     AvgPool(AvgPool2d),
 }
 
-impl<B: Backend> Op<B> {
+impl<B: NasBackend> Op<B> {
     /// The module for `kind` on `channels` channels (stride 1, shape-preserving).
     pub fn new(kind: OpKind, channels: usize, cfg: &LayerConfig, device: &B::Device) -> Self {
         let pad = PaddingConfig2d::Explicit(1, 1, 1, 1);
@@ -350,7 +353,7 @@ impl<B: Backend> Op<B> {
 /// Halves the resolution with two stride-2 1x1 convolutions, the second on the input
 /// shifted by one pixel, concatenated (as in DARTS), then normalises.
 #[derive(Module, Debug)]
-pub struct FactorizedReduce<B: Backend> {
+pub struct FactorizedReduce<B: NasBackend> {
     /// Stride-2 1x1 convolution on the input.
     pub conv_a: Conv2d<B>,
     /// Stride-2 1x1 convolution on the input shifted by one pixel.
@@ -359,7 +362,7 @@ pub struct FactorizedReduce<B: Backend> {
     pub norm: Norm<B>,
 }
 
-impl<B: Backend> FactorizedReduce<B> {
+impl<B: NasBackend> FactorizedReduce<B> {
     /// Reduces `c_in` channels at resolution `h x w` to `c_out` at `ceil(h/2) x ceil(w/2)`.
     pub fn new(c_in: usize, c_out: usize, cfg: &LayerConfig, device: &B::Device) -> Self {
         let a = c_out / 2;
@@ -390,14 +393,14 @@ impl<B: Backend> FactorizedReduce<B> {
 /// Brings a cell input to the cell's width (and resolution).
 #[allow(clippy::large_enum_variant)] // as for `Op`
 #[derive(Module, Debug)]
-pub enum Preprocess<B: Backend> {
+pub enum Preprocess<B: NasBackend> {
     /// Same resolution: a 1x1 ReLU-Conv-BN.
     Project(ReluConvNorm<B>),
     /// Twice the resolution: a factorized reduction.
     Reduce(FactorizedReduce<B>),
 }
 
-impl<B: Backend> Preprocess<B> {
+impl<B: NasBackend> Preprocess<B> {
     /// # Shapes
     /// - `x`: `[batch, c_in, h, w]`; output: `[batch, c_out, h', w']`
     pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {

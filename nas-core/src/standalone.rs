@@ -1,8 +1,8 @@
 //! Stand-alone models: one architecture, only its operations, trained from scratch.
 
+use crate::backend::NasBackend;
 use burn::module::Module;
 use burn::tensor::Tensor;
-use burn::tensor::backend::Backend;
 
 use crate::network::{Network, NetworkMask, Trace};
 use crate::ops::{LayerConfig, NormMode};
@@ -16,7 +16,7 @@ use crate::space::{Architecture, SearchSpace, SpaceError};
 /// statistics it computes exactly what the supernet computes with that architecture's
 /// paths on.
 #[derive(Module, Debug)]
-pub struct StandaloneModel<B: Backend> {
+pub struct StandaloneModel<B: NasBackend> {
     /// Only the architecture's operation slots are filled.
     pub net: Network<B>,
     /// The space the architecture belongs to.
@@ -29,7 +29,7 @@ pub struct StandaloneModel<B: Backend> {
     mask: NetworkMask,
 }
 
-impl<B: Backend> StandaloneModel<B> {
+impl<B: NasBackend> StandaloneModel<B> {
     /// A freshly initialised model of `arch`.
     pub fn new(
         space: &SearchSpace,

@@ -1,9 +1,9 @@
 //! The one-shot model: every operation of every block of every cell, with scheduled path
 //! dropout, ghost batches, batch-statistics normalisation and L2 on active paths only.
 
+use crate::backend::NasBackend;
 use burn::module::Module;
 use burn::tensor::Tensor;
-use burn::tensor::backend::Backend;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +18,7 @@ use crate::standalone::StandaloneModel;
 /// in evaluation: the set of active paths changes from step to step, so running averages
 /// would be meaningless.
 #[derive(Module, Debug)]
-pub struct Supernet<B: Backend> {
+pub struct Supernet<B: NasBackend> {
     /// Every operation slot is filled.
     pub net: Network<B>,
     /// The space this supernet was built for.
@@ -26,7 +26,7 @@ pub struct Supernet<B: Backend> {
     pub space: SearchSpace,
 }
 
-impl<B: Backend> Supernet<B> {
+impl<B: NasBackend> Supernet<B> {
     /// A freshly initialised supernet for `space`.
     pub fn new(
         space: &SearchSpace,

@@ -6,12 +6,12 @@
 
 use std::ops::ControlFlow;
 
+use crate::backend::NasAutodiffBackend;
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -363,7 +363,7 @@ fn correct<B: burn::tensor::backend::Backend>(
 
 /// Trains a supernet: each step samples one path-dropout mask per ghost batch at the
 /// scheduled rate, and adds the L2 penalty of the active paths to the cross-entropy.
-pub fn train_supernet<B: AutodiffBackend>(
+pub fn train_supernet<B: NasAutodiffBackend>(
     model: Supernet<B>,
     data: &ImageDataset,
     cfg: &SupernetTrainConfig,
@@ -373,7 +373,7 @@ pub fn train_supernet<B: AutodiffBackend>(
 }
 
 /// [`train_supernet`] continuing from a [`Resume`] point (or from the start with `None`).
-pub fn resume_supernet<B: AutodiffBackend>(
+pub fn resume_supernet<B: NasAutodiffBackend>(
     model: Supernet<B>,
     data: &ImageDataset,
     cfg: &SupernetTrainConfig,
@@ -403,7 +403,7 @@ pub fn resume_supernet<B: AutodiffBackend>(
 
 /// Trains a stand-alone model from its current weights with ordinary batch
 /// normalisation (batch statistics, running averages updated).
-pub fn train_standalone<B: AutodiffBackend>(
+pub fn train_standalone<B: NasAutodiffBackend>(
     model: StandaloneModel<B>,
     data: &ImageDataset,
     cfg: &StandaloneTrainConfig,
@@ -413,7 +413,7 @@ pub fn train_standalone<B: AutodiffBackend>(
 }
 
 /// [`train_standalone`] continuing from a [`Resume`] point (or from the start with `None`).
-pub fn resume_standalone<B: AutodiffBackend>(
+pub fn resume_standalone<B: NasAutodiffBackend>(
     model: StandaloneModel<B>,
     data: &ImageDataset,
     cfg: &StandaloneTrainConfig,
@@ -465,7 +465,7 @@ impl Run<'_> {
         mut forward: F,
     ) -> Result<(M, TrainReport), TrainError>
     where
-        B: AutodiffBackend,
+        B: NasAutodiffBackend,
         M: AutodiffModule<B>,
         F: FnMut(&M, Tensor<B, 4>, usize, usize, &mut StdRng) -> (Tensor<B, 2>, Tensor<B, 1>, f64),
     {

@@ -105,7 +105,7 @@ struct Keep {
     stop_after: usize,
     saved: Option<(Vec<u8>, Resume)>,
 }
-impl<B: burn::tensor::backend::AutodiffBackend> TrainHook<Supernet<B>> for Keep {
+impl<B: nas_core::backend::NasAutodiffBackend> TrainHook<Supernet<B>> for Keep {
     fn wants_checkpoint(&self) -> bool {
         true
     }

@@ -6,7 +6,7 @@
 //! across the searches of one invocation.
 
 use anyhow::Result;
-use burn::tensor::backend::AutodiffBackend;
+use nas_core::backend::NasAutodiffBackend;
 
 use super::{Ctx, OneShot, retrain_one, search, supernet};
 use crate::export::{Cell, Table};
@@ -16,7 +16,7 @@ use crate::stats::{best_so_far, mean_std};
 
 /// Runs the comparison and writes `compare/summary.md`, `compare/results.csv|json` (one
 /// row per search) and `compare/curves.svg`.
-pub fn compare<B: AutodiffBackend>(ctx: &Ctx<B>) -> Result<()> {
+pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<()> {
     let strategies = ctx.cfg.compared_strategies()?;
     let seeds: Vec<u64> = (0..ctx.cfg.compare.seeds as u64)
         .map(|i| ctx.cfg.seed + i)

@@ -13,7 +13,7 @@ mod train;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use burn::tensor::backend::AutodiffBackend;
+use nas_core::backend::NasAutodiffBackend;
 use nas_core::data::Splits;
 use nas_core::ops::LayerConfig;
 use nas_core::space::SearchSpace;
@@ -126,14 +126,14 @@ impl Prepared {
 }
 
 /// A prepared run on a device.
-pub struct Ctx<B: AutodiffBackend> {
+pub struct Ctx<B: NasAutodiffBackend> {
     /// The checked configuration and data.
     pub prep: Prepared,
     /// The device.
     pub device: B::Device,
 }
 
-impl<B: AutodiffBackend> std::ops::Deref for Ctx<B> {
+impl<B: NasAutodiffBackend> std::ops::Deref for Ctx<B> {
     type Target = Prepared;
     fn deref(&self) -> &Prepared {
         &self.prep

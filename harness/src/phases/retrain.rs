@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
+use nas_core::backend::NasAutodiffBackend;
 use nas_core::eval::predict_standalone;
 use nas_core::ops::NormMode;
 use nas_core::space::{Architecture, SearchSpace};
@@ -33,7 +33,7 @@ struct StandaloneSetup<'a> {
 
 /// `arch` trained stand-alone (or the saved result of an identical earlier training),
 /// with its one-shot score from this run's supernet.
-pub fn retrain_one<B: AutodiffBackend>(
+pub fn retrain_one<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     oneshot: &mut OneShot<B::InnerBackend>,
     arch: &Architecture,
@@ -48,7 +48,7 @@ pub fn retrain_one<B: AutodiffBackend>(
     })
 }
 
-fn train_one<B: AutodiffBackend>(
+fn train_one<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     arch: &Architecture,
     role: Role,
@@ -143,7 +143,7 @@ pub fn retrain_candidates(
 }
 
 /// Retrains the candidates of a search (reusing those trained before).
-pub fn retrain<B: AutodiffBackend>(
+pub fn retrain<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     oneshot: &mut OneShot<B::InnerBackend>,
     evaluated: &[Evaluated],

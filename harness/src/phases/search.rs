@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
 use burn::module::{AutodiffModule, Module};
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use indicatif::ProgressBar;
+use nas_core::backend::{NasAutodiffBackend, NasBackend};
 use nas_core::eval::OneShotEvaluator;
 use nas_core::search::{
     EvalError, Evaluated, Evaluator, Metrics, SearchObserver, SearchSpec, run_search,
@@ -19,14 +19,14 @@ use crate::rundir::{SearchDir, key_of};
 
 /// One-shot scoring on the validation images, with a memo: the score of an architecture
 /// is a deterministic function of the supernet and the images.
-pub struct OneShot<B: Backend> {
+pub struct OneShot<B: NasBackend> {
     eval: OneShotEvaluator<B>,
     memo: HashMap<Architecture, Metrics>,
 }
 
-impl<B: Backend> OneShot<B> {
+impl<B: NasBackend> OneShot<B> {
     /// Scores with `supernet` (its inference copy).
-    pub fn new<A: AutodiffBackend<InnerBackend = B>>(
+    pub fn new<A: NasAutodiffBackend<InnerBackend = B>>(
         ctx: &Ctx<A>,
         supernet: &Supernet<A>,
     ) -> Result<Self> {
@@ -55,7 +55,7 @@ impl<B: Backend> OneShot<B> {
     }
 }
 
-impl<B: Backend> Evaluator for OneShot<B> {
+impl<B: NasBackend> Evaluator for OneShot<B> {
     fn evaluate(&mut self, arch: &Architecture) -> Result<Metrics, EvalError> {
         if let Some(m) = self.memo.get(arch) {
             return Ok(m.clone());
@@ -109,7 +109,7 @@ impl SearchObserver for Bar {
 
 /// Runs (or resumes, or reads back) the search of `strategy` with `seed` under the
 /// configured budget. Returns every evaluation in order.
-pub fn search<B: AutodiffBackend>(
+pub fn search<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     oneshot: &mut OneShot<B::InnerBackend>,
     strategy: &str,

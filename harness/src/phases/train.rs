@@ -6,7 +6,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
+use nas_core::backend::NasAutodiffBackend;
 use nas_core::supernet::Supernet;
 use nas_core::train::{Checkpoint, EpochInfo, Resume, StepInfo, TrainHook, resume_supernet};
 
@@ -27,7 +28,7 @@ struct Saver {
 }
 
 impl Saver {
-    fn save<B: AutodiffBackend>(&mut self, ck: Checkpoint<'_, Supernet<B>>) -> Result<()> {
+    fn save<B: NasAutodiffBackend>(&mut self, ck: Checkpoint<'_, Supernet<B>>) -> Result<()> {
         let model = Rec::new()
             .record(ck.model.clone().into_record(), ())
             .context("encoding the supernet")?;
@@ -40,7 +41,7 @@ impl Saver {
     }
 }
 
-impl<B: AutodiffBackend> TrainHook<Supernet<B>> for Saver {
+impl<B: NasAutodiffBackend> TrainHook<Supernet<B>> for Saver {
     fn on_step(&mut self, info: &StepInfo) -> ControlFlow<()> {
         <StepBar as TrainHook<Supernet<B>>>::on_step(&mut self.bar, info)
     }
@@ -79,7 +80,7 @@ fn load_record<B: Backend, M: Module<B>>(
 
 /// The trained supernet of `ctx`'s settings: trained now, resumed from its last
 /// checkpoint, or loaded when its training finished before.
-pub fn supernet<B: AutodiffBackend>(ctx: &Ctx<B>) -> Result<Supernet<B>> {
+pub fn supernet<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<Supernet<B>> {
     let dir = ctx.run.supernet(&ctx.supernet_key);
     let cfg = &ctx.supernet_cfg;
     B::seed(&ctx.device, ctx.cfg.seed);
@@ -143,7 +144,7 @@ pub fn supernet<B: AutodiffBackend>(ctx: &Ctx<B>) -> Result<Supernet<B>> {
 }
 
 /// The supernet of `ctx`'s settings, which must have finished training.
-pub fn trained_supernet<B: AutodiffBackend>(ctx: &Ctx<B>) -> Result<Supernet<B>> {
+pub fn trained_supernet<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<Supernet<B>> {
     let root = ctx.run.root().display();
     match ctx.run.supernet(&ctx.supernet_key).progress()? {
         Some(p) if p.epochs_done >= ctx.supernet_cfg.epochs => supernet(ctx),

@@ -1,0 +1,264 @@
+//! The backend operations the networks need beyond burn's: a depthwise convolution with its
+//! own backward pass.
+//!
+//! burn differentiates a grouped convolution with generic code: the input gradient is a
+//! transposed convolution looped over batch x group, and the weight gradient loops over
+//! every channel with a small im2col convolution each. For the depthwise convolutions of the
+//! separable operations that is the slowest part of a training step on the CPU. Here:
+//!
+//! - the input gradient is a depthwise convolution of the output gradient with the flipped
+//!   kernel (the forward's fast path);
+//! - the weight gradient is one grouped convolution (batch as the channels of each group) on
+//!   any backend, and a direct kernel, parallel over channels, on the CPU backends.
+//!
+//! [`NasBackend`] carries the three operations with default methods that work on any
+//! backend; `Autodiff<B>` records the forward and calls `B`'s backward methods. The model
+//! code is generic over [`NasBackend`] (and trains with [`NasAutodiffBackend`]).
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::{Flex, NdArray};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::ops::{ConvOptions, FloatTensor};
+use burn::tensor::{Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive};
+use rayon::prelude::*;
+
+/// A burn backend with the operations the networks need (see the module documentation).
+///
+/// Every method has a default that works on any backend; a backend overrides what it can
+/// do faster. All three work on `[batch, channels, height, width]` tensors with a weight of
+/// shape `[channels, 1, k_h, k_w]` (odd `k_h`, `k_w`), stride 1 and zero padding
+/// `k / 2` on each side, so the output has the input's shape.
+pub trait NasBackend: Backend {
+    /// Depthwise convolution (one filter per channel, no bias).
+    fn depthwise_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        let [c, _, kh, kw] = weight.shape().dims();
+        Self::conv2d(x, weight, None, depthwise_options(c, [kh, kw]))
+    }
+
+    /// The gradient with respect to `x` of [`NasBackend::depthwise_conv2d`], given the
+    /// gradient of its output: a depthwise convolution with the flipped kernel.
+    fn depthwise_conv2d_x_backward(
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::depthwise_conv2d(output_grad, Self::float_flip(weight, &[2, 3]))
+    }
+
+    /// The gradient with respect to the weight (`[channels, 1, kernel[0], kernel[1]]`):
+    /// one grouped convolution of the input, with the batch as the channels of each group,
+    /// by the output gradient as the kernel.
+    fn depthwise_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        kernel: [usize; 2],
+    ) -> FloatTensor<Self> {
+        grouped_weight_backward::<Self>(x, output_grad, kernel)
+    }
+}
+
+/// The default weight gradient of [`NasBackend::depthwise_conv2d_weight_backward`], on any
+/// backend: the input with its batch as the channels of each group (`[1, c * n, h, w]`),
+/// convolved with groups = c by the output gradient as the kernel (`[c, n, h, w]`).
+pub fn grouped_weight_backward<B: Backend>(
+    x: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+    kernel: [usize; 2],
+) -> FloatTensor<B> {
+    let [n, c, h, w] = x.shape().dims();
+    let [_, _, gh, gw] = output_grad.shape().dims();
+    let x = B::float_reshape(B::float_swap_dims(x, 0, 1), Shape::new([1, c * n, h, w]));
+    let g = B::float_swap_dims(output_grad, 0, 1);
+    let g = B::float_reshape(g, Shape::new([c, n, gh, gw]));
+    let out = B::conv2d(x, g, None, depthwise_options(c, kernel));
+    B::float_reshape(out, Shape::new([c, 1, kernel[0], kernel[1]]))
+}
+
+/// A [`NasBackend`] that records gradients, whose inner backend is a [`NasBackend`] too
+/// (so models can be moved to it for evaluation). Every such type implements it.
+pub trait NasAutodiffBackend: NasBackend + AutodiffBackend<InnerBackend: NasBackend> {}
+
+impl<B> NasAutodiffBackend for B where B: NasBackend + AutodiffBackend<InnerBackend: NasBackend> {}
+
+fn depthwise_options(channels: usize, kernel: [usize; 2]) -> ConvOptions<2> {
+    ConvOptions::new([1, 1], [kernel[0] / 2, kernel[1] / 2], [1, 1], channels)
+}
+
+/// Applies [`NasBackend::depthwise_conv2d`] to tensors.
+///
+/// # Shapes
+/// - `x`: `[batch, channels, h, w]`; `weight`: `[channels, 1, k_h, k_w]`; output: as `x`
+pub fn depthwise_conv2d<B: NasBackend>(x: Tensor<B, 4>, weight: Tensor<B, 4>) -> Tensor<B, 4> {
+    let out = B::depthwise_conv2d(
+        x.into_primitive().tensor(),
+        weight.into_primitive().tensor(),
+    );
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+#[derive(Debug)]
+struct DepthwiseBackward;
+
+impl<B: NasBackend> Backward<B, 2> for DepthwiseBackward {
+    type State = (NodeId, NodeId);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state) = ops.state;
+        let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
+        let [_, _, kh, kw] = weight.shape().dims();
+        if let Some(node) = node_weight {
+            let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+            let g = B::depthwise_conv2d_weight_backward(x, grad.clone(), [kh, kw]);
+            grads.register::<B>(node.id, g);
+        }
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::depthwise_conv2d_x_backward(weight, grad));
+        }
+    }
+}
+
+impl<B: NasBackend, C: CheckpointStrategy> NasBackend for Autodiff<B, C> {
+    fn depthwise_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        match DepthwiseBackward
+            .prepare::<C>([x.node.clone(), weight.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let out = B::depthwise_conv2d(x.primitive, weight.primitive);
+                prep.finish((x_state, weight_state), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::depthwise_conv2d(x.primitive, weight.primitive))
+            }
+        }
+    }
+}
+
+/// The CPU backends: burn's forward (Flex has a fast depthwise kernel), the direct weight
+/// gradient below.
+macro_rules! cpu_backend {
+    ($ty:ty) => {
+        impl NasBackend for $ty {
+            fn depthwise_conv2d_weight_backward(
+                x: FloatTensor<Self>,
+                output_grad: FloatTensor<Self>,
+                kernel: [usize; 2],
+            ) -> FloatTensor<Self> {
+                host_weight_backward::<Self>(x, output_grad, kernel)
+            }
+        }
+    };
+}
+
+cpu_backend!(Flex);
+cpu_backend!(NdArray<f32>);
+
+#[cfg(feature = "wgpu")]
+impl NasBackend for burn::backend::Wgpu {}
+
+#[cfg(feature = "cuda")]
+impl NasBackend for burn::backend::Cuda {}
+
+fn to_host<B: Backend>(t: FloatTensor<B>) -> (Vec<f32>, [usize; 4]) {
+    let t = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(t));
+    let dims = t.dims();
+    let data = t.into_data().convert::<f32>();
+    (data.into_vec().expect("f32 data"), dims)
+}
+
+fn host_weight_backward<B: Backend>(
+    x: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+    kernel: [usize; 2],
+) -> FloatTensor<B> {
+    let device = B::float_device(&x);
+    let (x, dims) = to_host::<B>(x);
+    let (g, _) = to_host::<B>(output_grad);
+    let grad = depthwise_weight_grad(&x, &g, dims, kernel);
+    let [_, c, _, _] = dims;
+    let data = TensorData::new(grad, [c, 1, kernel[0], kernel[1]]);
+    Tensor::<B, 4>::from_data(data, &device)
+        .into_primitive()
+        .tensor()
+}
+
+/// The weight gradient of a stride-1, same-padded depthwise convolution, directly:
+/// `dw[c, i, j] = sum over n, y, x of g[n, c, y, x] * x[n, c, y + i - k_h/2, x + j - k_w/2]`
+/// (zero outside the image). Channels run in parallel; each sums in a fixed order, so the
+/// result does not depend on the number of threads.
+pub fn depthwise_weight_grad(
+    x: &[f32],
+    g: &[f32],
+    [n, c, h, w]: [usize; 4],
+    [kh, kw]: [usize; 2],
+) -> Vec<f32> {
+    let plane = h * w;
+    let (ph, pw) = ((kh / 2) as isize, (kw / 2) as isize);
+    let per_channel = |ch: usize| {
+        let mut acc = vec![0f32; kh * kw];
+        for b in 0..n {
+            let base = (b * c + ch) * plane;
+            let xp = &x[base..base + plane];
+            let gp = &g[base..base + plane];
+            for i in 0..kh {
+                let dy = i as isize - ph;
+                // Output rows y whose input row y + dy is inside the image.
+                let y0 = (-dy).max(0) as usize;
+                let y1 = (h as isize - dy).min(h as isize).max(0) as usize;
+                for j in 0..kw {
+                    let dx = j as isize - pw;
+                    let x0 = (-dx).max(0) as usize;
+                    let x1 = (w as isize - dx).min(w as isize).max(0) as usize;
+                    if x0 >= x1 {
+                        continue;
+                    }
+                    let mut sum = 0f32;
+                    for y in y0..y1 {
+                        let sy = (y as isize + dy) as usize;
+                        let grow = &gp[y * w + x0..y * w + x1];
+                        let start = (sy * w) as isize + x0 as isize + dx;
+                        let xrow = &xp[start as usize..start as usize + (x1 - x0)];
+                        sum += dot(grow, xrow);
+                    }
+                    acc[i * kw + j] += sum;
+                }
+            }
+        }
+        acc
+    };
+    (0..c)
+        .into_par_iter()
+        .map(per_channel)
+        .collect::<Vec<_>>()
+        .concat()
+}
+
+/// A dot product the compiler vectorises: eight independent partial sums.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (xa, xb) in ca.zip(cb) {
+        for k in 0..8 {
+            lanes[k] += xa[k] * xb[k];
+        }
+    }
+    let mut sum: f32 = lanes.iter().sum();
+    for (p, q) in ra.iter().zip(rb) {
+        sum += p * q;
+    }
+    sum
+}

@@ -1,0 +1,177 @@
+//! The depthwise convolution with its own backward pass against burn's stock grouped
+//! `conv2d`: outputs and both gradients, on Flex and NdArray, for square and 1xk / kx1
+//! kernels and several batch / channel / size combinations. Also the generic weight
+//! gradient (what GPU backends use) and the direct CPU kernel on their own.
+
+use burn::backend::{Autodiff, Flex, NdArray};
+use burn::tensor::module::conv2d;
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+use nas_core::backend::{
+    NasAutodiffBackend, depthwise_conv2d, depthwise_weight_grad, grouped_weight_backward,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const KERNELS: [[usize; 2]; 5] = [[3, 3], [5, 5], [7, 7], [1, 7], [7, 1]];
+const SHAPES: [[usize; 4]; 3] = [[2, 3, 5, 6], [4, 8, 14, 14], [1, 16, 7, 9]];
+
+fn random(len: usize, rng: &mut StdRng) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+fn tensor<B: Backend>(v: &[f32], shape: [usize; 4]) -> Tensor<B, 4> {
+    Tensor::from_data(TensorData::new(v.to_vec(), shape), &Default::default())
+}
+
+fn values<B: Backend>(t: Tensor<B, 4>) -> Vec<f32> {
+    t.into_data().convert::<f32>().into_vec().unwrap()
+}
+
+/// Largest difference relative to the largest magnitude of `want` (at least 1).
+fn rel_diff(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let diff = got
+        .iter()
+        .zip(want)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    diff / scale
+}
+
+/// `(output, dL/dx, dL/dw)` for `L = sum(output * r)`, through ours or through `conv2d`.
+fn run<B: NasAutodiffBackend>(
+    ours: bool,
+    x: &[f32],
+    w: &[f32],
+    r: &[f32],
+    shape: [usize; 4],
+    kernel: [usize; 2],
+) -> [Vec<f32>; 3] {
+    let [_, c, _, _] = shape;
+    let wshape = [c, 1, kernel[0], kernel[1]];
+    let xt = tensor::<B>(x, shape).require_grad();
+    let wt = tensor::<B>(w, wshape).require_grad();
+    let out = if ours {
+        depthwise_conv2d(xt.clone(), wt.clone())
+    } else {
+        let options = ConvOptions::new([1, 1], [kernel[0] / 2, kernel[1] / 2], [1, 1], c);
+        conv2d(xt.clone(), wt.clone(), None, options)
+    };
+    let loss = out.clone().mul(tensor::<B>(r, shape)).sum();
+    let grads = loss.backward();
+    let gx = xt.grad(&grads).unwrap();
+    let gw = wt.grad(&grads).unwrap();
+    [
+        values(out.inner()),
+        values::<B::InnerBackend>(gx),
+        values::<B::InnerBackend>(gw),
+    ]
+}
+
+fn check_against_conv2d<B: NasAutodiffBackend>(name: &str) {
+    let mut rng = StdRng::seed_from_u64(7);
+    for shape in SHAPES {
+        for kernel in KERNELS {
+            let [n, c, h, w] = shape;
+            let x = random(n * c * h * w, &mut rng);
+            let wt = random(c * kernel[0] * kernel[1], &mut rng);
+            let r = random(n * c * h * w, &mut rng);
+            let ours = run::<B>(true, &x, &wt, &r, shape, kernel);
+            let stock = run::<B>(false, &x, &wt, &r, shape, kernel);
+            for (what, (a, b)) in ["output", "x gradient", "weight gradient"]
+                .iter()
+                .zip(ours.iter().zip(&stock))
+            {
+                let d = rel_diff(a, b);
+                assert!(
+                    d < 1e-5,
+                    "{name}: {what} differs by {d:e} (relative) for input {shape:?}, kernel {kernel:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn matches_conv2d_on_flex() {
+    check_against_conv2d::<Autodiff<Flex>>("flex");
+}
+
+#[test]
+fn matches_conv2d_on_ndarray() {
+    check_against_conv2d::<Autodiff<NdArray>>("ndarray");
+}
+
+/// The default weight gradient (one grouped convolution, what GPU backends run) against the
+/// direct CPU kernel and against a plain sum.
+#[test]
+fn weight_gradient_paths_agree_with_a_plain_sum() {
+    let mut rng = StdRng::seed_from_u64(3);
+    for shape in SHAPES {
+        for kernel in KERNELS {
+            let [n, c, h, w] = shape;
+            let x = random(n * c * h * w, &mut rng);
+            let g = random(n * c * h * w, &mut rng);
+            let (ph, pw) = (kernel[0] as isize / 2, kernel[1] as isize / 2);
+            let mut plain = vec![0f64; c * kernel[0] * kernel[1]];
+            for b in 0..n {
+                for ch in 0..c {
+                    for i in 0..kernel[0] {
+                        for j in 0..kernel[1] {
+                            for y in 0..h {
+                                for xx in 0..w {
+                                    let sy = y as isize + i as isize - ph;
+                                    let sx = xx as isize + j as isize - pw;
+                                    if sy < 0 || sx < 0 || sy >= h as isize || sx >= w as isize {
+                                        continue;
+                                    }
+                                    let at = |v: &[f32], yy: usize, xi: usize| {
+                                        v[((b * c + ch) * h + yy) * w + xi] as f64
+                                    };
+                                    plain[(ch * kernel[0] + i) * kernel[1] + j] +=
+                                        at(&g, y, xx) * at(&x, sy as usize, sx as usize);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let plain: Vec<f32> = plain.into_iter().map(|v| v as f32).collect();
+            let direct = depthwise_weight_grad(&x, &g, shape, kernel);
+            let d = rel_diff(&direct, &plain);
+            assert!(d < 1e-5, "direct kernel: {d:e} for {shape:?} {kernel:?}");
+            let grouped = grouped_weight_backward::<Flex>(
+                tensor::<Flex>(&x, shape).into_primitive().tensor(),
+                tensor::<Flex>(&g, shape).into_primitive().tensor(),
+                kernel,
+            );
+            let grouped = values(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(
+                grouped,
+            )));
+            let d = rel_diff(&grouped, &plain);
+            assert!(
+                d < 1e-5,
+                "grouped convolution: {d:e} for {shape:?} {kernel:?}"
+            );
+        }
+    }
+}
+
+/// Without autodiff (one-shot scoring) the operation is the backend's forward.
+#[test]
+fn inference_forward_matches_conv2d() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let shape = [3, 8, 9, 9];
+    let x = random(3 * 8 * 81, &mut rng);
+    let w = random(8 * 9, &mut rng);
+    let ours = depthwise_conv2d(tensor::<Flex>(&x, shape), tensor::<Flex>(&w, [8, 1, 3, 3]));
+    let stock = conv2d(
+        tensor::<Flex>(&x, shape),
+        tensor::<Flex>(&w, [8, 1, 3, 3]),
+        None,
+        ConvOptions::new([1, 1], [1, 1], [1, 1], 8),
+    );
+    assert!(rel_diff(&values(ours), &values(stock)) < 1e-6);
+}
