@@ -19,7 +19,7 @@
 use std::time::{Duration, Instant};
 
 use burn::backend::{Autodiff, Flex, NdArray};
-use burn::module::{AutodiffModule, Module};
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
@@ -115,7 +115,7 @@ fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
 
     let drop = DropPathConfig::default();
     let supernet = Supernet::<B>::new(&space, &layers, &device).unwrap();
-    let params = supernet.num_params();
+    let params = trainable(&supernet);
     let mut optim = sgd().init::<B, Supernet<B>>();
     let mut model = Some(supernet);
     for (workload, r, ghosts) in [("supernet-all", 0.0, 1), ("supernet-drop", 0.125, 2)] {
@@ -141,7 +141,7 @@ fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
     report("oneshot", params, r);
 
     let alone = StandaloneModel::<B>::new(&space, &arch, &layers, &device).unwrap();
-    let params = alone.num_params();
+    let params = trainable(&alone);
     let mut optim = sgd().init::<B, StandaloneModel<B>>();
     let mut alone = Some(alone);
     let r = rate(size.train_batch, seconds, || {
@@ -154,6 +154,21 @@ fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
         alone = Some(optim.step(0.05, m, grads));
     });
     report("standalone", params, r);
+}
+
+/// Trainable parameters (burn's `num_params` also counts normalisation running statistics).
+fn trainable<B: Backend, M: Module<B>>(m: &M) -> usize {
+    struct Count(usize);
+    impl<B: Backend> ModuleVisitor<B> for Count {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if param.val().is_require_grad() {
+                self.0 += param.shape().num_elements();
+            }
+        }
+    }
+    let mut c = Count(0);
+    m.visit(&mut c);
+    c.0
 }
 
 fn rayon_threads() -> usize {
