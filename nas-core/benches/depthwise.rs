@@ -23,7 +23,12 @@ const SHAPE: [usize; 4] = [32, 16, 28, 28];
 
 fn stock<B: burn::tensor::backend::Backend>(x: Tensor<B, 4>, w: Tensor<B, 4>) -> Tensor<B, 4> {
     let [c, _, k, _] = w.dims();
-    conv2d(x, w, None, ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], c))
+    conv2d(
+        x,
+        w,
+        None,
+        ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], c),
+    )
 }
 
 fn benches(c: &mut Criterion) {

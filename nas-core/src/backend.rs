@@ -22,7 +22,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::{Flex, NdArray};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::ops::{ConvOptions, FloatTensor};
+use burn::tensor::module::unfold4d;
+use burn::tensor::ops::{ConvOptions, FloatTensor, UnfoldOptions};
 use burn::tensor::{Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive};
 use rayon::prelude::*;
 
@@ -58,6 +59,66 @@ pub trait NasBackend: Backend {
     ) -> FloatTensor<Self> {
         grouped_weight_backward::<Self>(x, output_grad, kernel)
     }
+
+    /// A dense convolution (`groups = 1`, no bias): burn's forward.
+    fn dense_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, None, options)
+    }
+
+    /// The gradient with respect to `x` of [`NasBackend::dense_conv2d`]. With stride 1 and
+    /// no dilation it is a forward convolution of the output gradient with the kernel
+    /// flipped and its channel axes swapped (padding `k - 1 - p`); otherwise burn's.
+    fn dense_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let [_, _, kh, kw] = weight.shape().dims();
+        let [ph, pw] = options.padding;
+        if options.stride != [1, 1] || options.dilation != [1, 1] || ph >= kh || pw >= kw {
+            return Self::conv2d_x_backward(x, weight, output_grad, options);
+        }
+        let w = Self::float_flip(Self::float_swap_dims(weight, 0, 1), &[2, 3]);
+        let options = ConvOptions::new([1, 1], [kh - 1 - ph, kw - 1 - pw], [1, 1], 1);
+        Self::conv2d(output_grad, w, None, options)
+    }
+
+    /// The gradient with respect to the weight of [`NasBackend::dense_conv2d`], as matrix
+    /// products: per image, the output gradient (`[c_out, L]`, `L` output positions) by
+    /// the unfolded input (`[c_in * k_h * k_w, L]`, transposed), summed over the batch.
+    /// burn's generic code instead convolves the input by the whole output map.
+    fn dense_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        weight_shape: [usize; 4],
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let [co, ci, kh, kw] = weight_shape;
+        let x = Tensor::<Self, 4>::from_primitive(TensorPrimitive::Float(x));
+        let g = Tensor::<Self, 4>::from_primitive(TensorPrimitive::Float(output_grad));
+        let [n, _, h, w] = x.dims();
+        let [_, _, ho, wo] = g.dims();
+        let l = ho * wo;
+        let cols: Tensor<Self, 3> =
+            if [kh, kw] == [1, 1] && options.stride == [1, 1] && options.padding == [0, 0] {
+                x.reshape([n, ci, h * w])
+            } else {
+                let unfold = UnfoldOptions::new(options.stride, options.padding, options.dilation);
+                unfold4d(x, [kh, kw], unfold)
+            };
+        let g = g.reshape([n, co, l]);
+        // One product per image (the backends run a batch of products in parallel; a single
+        // product with the batch folded into its inner dimension is `c_out x c_in` small and
+        // runs on one core), then the sum over images in a fixed order.
+        let dw = g.matmul(cols.swap_dims(1, 2)).sum_dim(0);
+        let dw = dw.reshape([co, ci, kh, kw]);
+        dw.into_primitive().tensor()
+    }
 }
 
 /// The default weight gradient of [`NasBackend::depthwise_conv2d_weight_backward`], on any
@@ -85,6 +146,24 @@ impl<B> NasAutodiffBackend for B where B: NasBackend + AutodiffBackend<InnerBack
 
 fn depthwise_options(channels: usize, kernel: [usize; 2]) -> ConvOptions<2> {
     ConvOptions::new([1, 1], [kernel[0] / 2, kernel[1] / 2], [1, 1], channels)
+}
+
+/// Applies [`NasBackend::dense_conv2d`] to tensors.
+///
+/// # Shapes
+/// - `x`: `[batch, c_in, h, w]`; `weight`: `[c_out, c_in, k_h, k_w]`;
+///   output: `[batch, c_out, h', w']` as `options` give
+pub fn dense_conv2d<B: NasBackend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    options: ConvOptions<2>,
+) -> Tensor<B, 4> {
+    let out = B::dense_conv2d(
+        x.into_primitive().tensor(),
+        weight.into_primitive().tensor(),
+        options,
+    );
+    Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
 /// Applies [`NasBackend::depthwise_conv2d`] to tensors.
@@ -143,6 +222,58 @@ impl<B: NasBackend, C: CheckpointStrategy> NasBackend for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::depthwise_conv2d(x.primitive, weight.primitive))
             }
+        }
+    }
+
+    fn dense_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        match DenseBackward
+            .prepare::<C>([x.node.clone(), weight.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let out = B::dense_conv2d(x.primitive, weight.primitive, options.clone());
+                prep.finish((x_state, weight_state, options), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::dense_conv2d(x.primitive, weight.primitive, options))
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct DenseBackward;
+
+impl<B: NasBackend> Backward<B, 2> for DenseBackward {
+    type State = (NodeId, NodeId, ConvOptions<2>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state, options) = ops.state;
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+        let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
+        if let Some(node) = node_weight {
+            let shape = weight.shape().dims();
+            let g =
+                B::dense_conv2d_weight_backward(x.clone(), grad.clone(), shape, options.clone());
+            grads.register::<B>(node.id, g);
+        }
+        if let Some(node) = node_x {
+            let g = B::dense_conv2d_x_backward(x, weight, grad, options);
+            grads.register::<B>(node.id, g);
         }
     }
 }

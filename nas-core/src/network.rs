@@ -14,7 +14,9 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::ops::{FactorizedReduce, LayerConfig, Norm, NormMode, Op, Preprocess, ReluConvNorm};
+use crate::ops::{
+    FactorizedReduce, LayerConfig, Norm, NormMode, Op, Preprocess, ReluConvNorm, dense,
+};
 use crate::space::{Architecture, SearchSpace};
 
 /// Which inputs and operations of one choice block are on.
@@ -257,7 +259,7 @@ impl<B: NasBackend> Network<B> {
             self.cells.len(),
             "mask has wrong cell count"
         );
-        let s = self.stem.norm.forward(self.stem.conv.forward(x), mode);
+        let s = self.stem.norm.forward(dense(&self.stem.conv, x), mode);
         let (mut s0, mut s1) = (s.clone(), s);
         for (ci, (cell, cm)) in self.cells.iter().zip(&mask.cells).enumerate() {
             let out = self.cell_forward(cell, cm, s0, s1.clone(), mode, (ghost, ci), trace);

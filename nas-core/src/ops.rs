@@ -3,14 +3,14 @@
 //! The supernet and the stand-alone models are built from these same modules (one copy
 //! of the op code), so weights can be copied from one to the other.
 
-use crate::backend::{NasBackend, depthwise_conv2d};
+use crate::backend::{NasBackend, dense_conv2d, depthwise_conv2d};
 use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::ops::PadMode;
+use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Tensor, s};
 use serde::{Deserialize, Serialize};
 
@@ -151,6 +151,24 @@ impl<B: NasBackend> Norm<B> {
     }
 }
 
+/// Runs a convolution module through the backend's own dense convolution
+/// ([`dense_conv2d`], whose backward pass is cheaper than burn's generic one). Modules this
+/// crate does not build that way (bias, groups, asymmetric padding) run burn's forward.
+///
+/// # Shapes
+/// - `x`: `[batch, c_in, h, w]`; output: `[batch, c_out, h', w']`
+pub fn dense<B: NasBackend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right)
+            if top == bottom && left == right && conv.groups == 1 && conv.bias.is_none() =>
+        {
+            let options = ConvOptions::new(conv.stride, [top, left], conv.dilation, 1);
+            dense_conv2d(x, conv.weight.val(), options)
+        }
+        _ => conv.forward(x),
+    }
+}
+
 fn conv(
     c_in: usize,
     c_out: usize,
@@ -198,7 +216,7 @@ impl<B: NasBackend> ReluConvNorm<B> {
     /// # Shapes
     /// - `x`: `[batch, c_in, h, w]`; output: `[batch, c_out, h / stride, w / stride]`
     pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
-        self.norm.forward(self.conv.forward(relu(x)), mode)
+        self.norm.forward(dense(&self.conv, relu(x)), mode)
     }
 }
 
@@ -231,7 +249,7 @@ pub fn separable<B: NasBackend>(sep: &Separable<B>, x: Tensor<B, 4>) -> Tensor<B
     // The depthwise convolution runs through the backend's own operation (with its own
     // backward pass); `sep.depthwise` only holds the weight.
     let x = depthwise_conv2d(x, sep.depthwise.weight.val());
-    sep.pointwise.forward(x)
+    dense(&sep.pointwise, x)
 }
 
 /// A pair of ReLU-SepConv-BN units (the `sepK` operations).
@@ -285,7 +303,7 @@ impl<B: NasBackend> Conv1x7x1<B> {
 
     fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
         self.norm
-            .forward(self.conv_7x1.forward(self.conv_1x7.forward(relu(x))), mode)
+            .forward(dense(&self.conv_7x1, dense(&self.conv_1x7, relu(x))), mode)
     }
 }
 
@@ -383,7 +401,7 @@ impl<B: NasBackend> FactorizedReduce<B> {
             .slice(s![.., .., 1..h, 1..w])
             .pad((0, 1, 0, 1), PadMode::Constant(0.0));
         let y = Tensor::cat(
-            vec![self.conv_a.forward(x), self.conv_b.forward(shifted)],
+            vec![dense(&self.conv_a, x), dense(&self.conv_b, shifted)],
             1,
         );
         self.norm.forward(y, mode)

@@ -1,15 +1,18 @@
-//! The depthwise convolution with its own backward pass against burn's stock grouped
-//! `conv2d`: outputs and both gradients, on Flex and NdArray, for square and 1xk / kx1
-//! kernels and several batch / channel / size combinations. Also the generic weight
-//! gradient (what GPU backends use) and the direct CPU kernel on their own.
+//! The convolutions with their own backward pass against burn's stock `conv2d`: outputs
+//! and both gradients, on Flex and NdArray, for several batch / channel / size
+//! combinations. The depthwise one (square and 1xk / kx1 kernels) against a grouped
+//! `conv2d`, its generic weight gradient (what GPU backends use) and direct CPU kernel
+//! against a plain sum; the dense one for every kernel, stride and padding the network
+//! uses.
 
 use burn::backend::{Autodiff, Flex, NdArray};
-use burn::tensor::module::conv2d;
 use burn::tensor::backend::Backend;
+use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData, TensorPrimitive};
 use nas_core::backend::{
-    NasAutodiffBackend, depthwise_conv2d, depthwise_weight_grad, grouped_weight_backward,
+    NasAutodiffBackend, dense_conv2d, depthwise_conv2d, depthwise_weight_grad,
+    grouped_weight_backward,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -174,4 +177,100 @@ fn inference_forward_matches_conv2d() {
         ConvOptions::new([1, 1], [1, 1], [1, 1], 8),
     );
     assert!(rel_diff(&values(ours), &values(stock)) < 1e-6);
+}
+
+/// `(output, dL/dx, dL/dw)` for `L = sum(output * r)` of a dense convolution, through ours
+/// or through `conv2d`.
+#[allow(clippy::too_many_arguments)]
+fn run_dense<B: NasAutodiffBackend>(
+    ours: bool,
+    x: &[f32],
+    w: &[f32],
+    shape: [usize; 4],
+    wshape: [usize; 4],
+    options: &ConvOptions<2>,
+    rng: &mut StdRng,
+) -> [Vec<f32>; 3] {
+    let xt = tensor::<B>(x, shape).require_grad();
+    let wt = tensor::<B>(w, wshape).require_grad();
+    let out = if ours {
+        dense_conv2d(xt.clone(), wt.clone(), options.clone())
+    } else {
+        conv2d(xt.clone(), wt.clone(), None, options.clone())
+    };
+    let dims = out.dims();
+    let r = random(dims.iter().product(), rng);
+    let loss = out.clone().mul(tensor::<B>(&r, dims)).sum();
+    let grads = loss.backward();
+    [
+        values(out.inner()),
+        values::<B::InnerBackend>(xt.grad(&grads).unwrap()),
+        values::<B::InnerBackend>(wt.grad(&grads).unwrap()),
+    ]
+}
+
+fn check_dense<B: NasAutodiffBackend>(name: &str) {
+    // (kernel, stride, padding): the network's 1x1, stride-2 1x1 (factorized reduction),
+    // 3x3 stem, 1x7 and 7x1 convolutions, and a 5x5 without padding.
+    let cases = [
+        ([1, 1], 1, [0, 0]),
+        ([1, 1], 2, [0, 0]),
+        ([3, 3], 1, [1, 1]),
+        ([1, 7], 1, [0, 3]),
+        ([7, 1], 1, [3, 0]),
+        ([5, 5], 1, [0, 0]),
+    ];
+    let mut rng = StdRng::seed_from_u64(5);
+    for [n, ci, h, w] in [[2, 3, 5, 6], [4, 8, 14, 14], [1, 16, 7, 9]] {
+        for (kernel, stride, padding) in cases {
+            if kernel[0] > h + 2 * padding[0] || kernel[1] > w + 2 * padding[1] {
+                continue;
+            }
+            let co = ci + 2;
+            let options = ConvOptions::new([stride, stride], padding, [1, 1], 1);
+            let wshape = [co, ci, kernel[0], kernel[1]];
+            let x = random(n * ci * h * w, &mut rng);
+            let wt = random(wshape.iter().product(), &mut rng);
+            let seed = rng.random();
+            let ours = run_dense::<B>(
+                true,
+                &x,
+                &wt,
+                [n, ci, h, w],
+                wshape,
+                &options,
+                &mut StdRng::seed_from_u64(seed),
+            );
+            let stock = run_dense::<B>(
+                false,
+                &x,
+                &wt,
+                [n, ci, h, w],
+                wshape,
+                &options,
+                &mut StdRng::seed_from_u64(seed),
+            );
+            for (what, (a, b)) in ["output", "x gradient", "weight gradient"]
+                .iter()
+                .zip(ours.iter().zip(&stock))
+            {
+                let d = rel_diff(a, b);
+                assert!(
+                    d < 1e-5,
+                    "{name}: dense {what} differs by {d:e} for input {:?}, kernel {kernel:?}, stride {stride}, padding {padding:?}",
+                    [n, ci, h, w]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn dense_matches_conv2d_on_flex() {
+    check_dense::<Autodiff<Flex>>("flex");
+}
+
+#[test]
+fn dense_matches_conv2d_on_ndarray() {
+    check_dense::<Autodiff<NdArray>>("ndarray");
 }
