@@ -16,6 +16,7 @@
 //! Both have 3 stacks of 1 cell of 4 blocks and the 7-operation menu. Training batches
 //! are 32 images at `bench` size and 64 at `default` size.
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use burn::backend::{Autodiff, Flex, NdArray};
@@ -106,7 +107,9 @@ fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
     let mut rng = StdRng::seed_from_u64(0);
     let (x, y) = batch::<B>(size.train_batch, size.side);
     let report = |workload: &str, params: usize, rate: f64| {
-        println!(
+        // A closed pipe (`| head`) ends the output quietly.
+        let _ = writeln!(
+            std::io::stdout(),
             "{{\"impl\": \"burn-{backend}\", \"size\": \"{}\", \"workload\": \"{workload}\", \"params\": {params}, \"images_per_s\": {rate:.1}, \"threads\": {}}}",
             size.name,
             rayon_threads()

@@ -119,6 +119,32 @@ pub trait NasBackend: Backend {
         let dw = dw.reshape([co, ci, kh, kw]);
         dw.into_primitive().tensor()
     }
+
+    /// 3x3 max pooling with stride 1 and padding 1 (the `max3` operation): burn's.
+    fn max_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::max_pool2d(x, [3, 3], [1, 1], [1, 1], [1, 1], false)
+    }
+
+    /// The gradient with respect to `x` of [`NasBackend::max_pool3x3`]: each output's
+    /// gradient goes to the first maximum of its window (row-major order), as burn's
+    /// pooling does. The default recomputes the maxima with burn's indices.
+    fn max_pool3x3_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let with = Self::max_pool2d_with_indices(x.clone(), [3, 3], [1, 1], [1, 1], [1, 1], false);
+        Self::max_pool2d_with_indices_backward(
+            x,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            false,
+            output_grad,
+            with.indices,
+        )
+        .x_grad
+    }
 }
 
 /// The default weight gradient of [`NasBackend::depthwise_conv2d_weight_backward`], on any
@@ -163,6 +189,15 @@ pub fn dense_conv2d<B: NasBackend>(
         weight.into_primitive().tensor(),
         options,
     );
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+/// Applies [`NasBackend::max_pool3x3`] to tensors.
+///
+/// # Shapes
+/// - `x`: `[batch, channels, h, w]`; output: as `x`
+pub fn max_pool3x3<B: NasBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let out = B::max_pool3x3(x.into_primitive().tensor());
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
@@ -225,6 +260,20 @@ impl<B: NasBackend, C: CheckpointStrategy> NasBackend for Autodiff<B, C> {
         }
     }
 
+    fn max_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match MaxPoolBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                prep.finish(x_state, B::max_pool3x3(x.primitive))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::max_pool3x3(x.primitive)),
+        }
+    }
+
     fn dense_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -244,6 +293,27 @@ impl<B: NasBackend, C: CheckpointStrategy> NasBackend for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::dense_conv2d(x.primitive, weight.primitive, options))
             }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl<B: NasBackend> Backward<B, 1> for MaxPoolBackward {
+    type State = NodeId;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node_x {
+            let x: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state);
+            grads.register::<B>(node.id, B::max_pool3x3_backward(x, grad));
         }
     }
 }
@@ -278,8 +348,8 @@ impl<B: NasBackend> Backward<B, 2> for DenseBackward {
     }
 }
 
-/// The CPU backends: burn's forward (Flex has a fast depthwise kernel), the direct weight
-/// gradient below.
+/// The CPU backends: burn's depthwise forward (Flex has a fast kernel), and the direct
+/// kernels below for the depthwise weight gradient and 3x3 max pooling.
 macro_rules! cpu_backend {
     ($ty:ty) => {
         impl NasBackend for $ty {
@@ -289,6 +359,17 @@ macro_rules! cpu_backend {
                 kernel: [usize; 2],
             ) -> FloatTensor<Self> {
                 host_weight_backward::<Self>(x, output_grad, kernel)
+            }
+
+            fn max_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
+                host_max_pool::<Self>(x)
+            }
+
+            fn max_pool3x3_backward(
+                x: FloatTensor<Self>,
+                output_grad: FloatTensor<Self>,
+            ) -> FloatTensor<Self> {
+                host_max_pool_backward::<Self>(x, output_grad)
             }
         }
     };
@@ -310,6 +391,69 @@ fn to_host<B: Backend>(t: FloatTensor<B>) -> (Vec<f32>, [usize; 4]) {
     (data.into_vec().expect("f32 data"), dims)
 }
 
+fn from_host<B: Backend>(v: Vec<f32>, dims: [usize; 4], device: &B::Device) -> FloatTensor<B> {
+    Tensor::<B, 4>::from_data(TensorData::new(v, dims), device)
+        .into_primitive()
+        .tensor()
+}
+
+/// For each output pixel of a 3x3, stride-1, padding-1 max pooling of one `h x w` plane,
+/// `(y, x, index of the first maximum in row-major window order)`, passed to `visit`.
+fn for_each_max3(plane: &[f32], h: usize, w: usize, mut visit: impl FnMut(usize, usize)) {
+    for y in 0..h {
+        let rows = y.saturating_sub(1)..(y + 2).min(h);
+        for x in 0..w {
+            let cols = x.saturating_sub(1)..(x + 2).min(w);
+            let mut best = rows.start * w + cols.start;
+            for r in rows.clone() {
+                for c in cols.clone() {
+                    if plane[r * w + c] > plane[best] {
+                        best = r * w + c;
+                    }
+                }
+            }
+            visit(y * w + x, best);
+        }
+    }
+}
+
+/// 3x3 max pooling, stride 1, padding 1 (padding never wins), planes in parallel.
+pub fn max_pool3x3_forward(x: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
+    let plane = h * w;
+    let mut out = vec![0f32; n * c * plane];
+    out.par_chunks_mut(plane)
+        .zip(x.par_chunks(plane))
+        .for_each(|(o, p)| for_each_max3(p, h, w, |i, best| o[i] = p[best]));
+    out
+}
+
+/// The input gradient of [`max_pool3x3_forward`]: each output's gradient is added at the
+/// first maximum of its window; planes in parallel, each in a fixed order.
+pub fn max_pool3x3_grad(x: &[f32], g: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
+    let plane = h * w;
+    let mut dx = vec![0f32; n * c * plane];
+    dx.par_chunks_mut(plane)
+        .zip(x.par_chunks(plane).zip(g.par_chunks(plane)))
+        .for_each(|(d, (p, gp))| for_each_max3(p, h, w, |i, best| d[best] += gp[i]));
+    dx
+}
+
+fn host_max_pool<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let device = B::float_device(&x);
+    let (x, dims) = to_host::<B>(x);
+    from_host::<B>(max_pool3x3_forward(&x, dims), dims, &device)
+}
+
+fn host_max_pool_backward<B: Backend>(
+    x: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let device = B::float_device(&x);
+    let (x, dims) = to_host::<B>(x);
+    let (g, _) = to_host::<B>(output_grad);
+    from_host::<B>(max_pool3x3_grad(&x, &g, dims), dims, &device)
+}
+
 fn host_weight_backward<B: Backend>(
     x: FloatTensor<B>,
     output_grad: FloatTensor<B>,
@@ -320,10 +464,7 @@ fn host_weight_backward<B: Backend>(
     let (g, _) = to_host::<B>(output_grad);
     let grad = depthwise_weight_grad(&x, &g, dims, kernel);
     let [_, c, _, _] = dims;
-    let data = TensorData::new(grad, [c, 1, kernel[0], kernel[1]]);
-    Tensor::<B, 4>::from_data(data, &device)
-        .into_primitive()
-        .tensor()
+    from_host::<B>(grad, [c, 1, kernel[0], kernel[1]], &device)
 }
 
 /// The weight gradient of a stride-1, same-padded depthwise convolution, directly:

@@ -3,7 +3,7 @@
 //! The supernet and the stand-alone models are built from these same modules (one copy
 //! of the op code), so weights can be copied from one to the other.
 
-use crate::backend::{NasBackend, dense_conv2d, depthwise_conv2d};
+use crate::backend::{NasBackend, dense_conv2d, depthwise_conv2d, max_pool3x3};
 use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::PaddingConfig2d;
@@ -362,7 +362,8 @@ impl<B: NasBackend> Op<B> {
             Op::Identity(_) => x,
             Op::SepConv(m) => m.forward(x, mode),
             Op::Conv1x7x1(m) => m.forward(x, mode),
-            Op::MaxPool(m) => m.forward(x),
+            // The module only records the settings; the backend op has its own backward pass.
+            Op::MaxPool(_) => max_pool3x3(x),
             Op::AvgPool(m) => m.forward(x),
         }
     }

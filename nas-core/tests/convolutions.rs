@@ -3,16 +3,16 @@
 //! combinations. The depthwise one (square and 1xk / kx1 kernels) against a grouped
 //! `conv2d`, its generic weight gradient (what GPU backends use) and direct CPU kernel
 //! against a plain sum; the dense one for every kernel, stride and padding the network
-//! uses.
+//! uses; 3x3 max pooling against burn's, ties included.
 
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::tensor::backend::Backend;
-use burn::tensor::module::conv2d;
+use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData, TensorPrimitive};
 use nas_core::backend::{
     NasAutodiffBackend, dense_conv2d, depthwise_conv2d, depthwise_weight_grad,
-    grouped_weight_backward,
+    grouped_weight_backward, max_pool3x3,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -273,4 +273,59 @@ fn dense_matches_conv2d_on_flex() {
 #[test]
 fn dense_matches_conv2d_on_ndarray() {
     check_dense::<Autodiff<NdArray>>("ndarray");
+}
+
+/// `(output, dL/dx)` of 3x3 max pooling (stride 1, padding 1), ours or burn's.
+fn run_pool<B: NasAutodiffBackend>(
+    ours: bool,
+    x: &[f32],
+    r: &[f32],
+    shape: [usize; 4],
+) -> [Vec<f32>; 2] {
+    let xt = tensor::<B>(x, shape).require_grad();
+    let out = if ours {
+        max_pool3x3(xt.clone())
+    } else {
+        max_pool2d(xt.clone(), [3, 3], [1, 1], [1, 1], [1, 1], false)
+    };
+    let loss = out.clone().mul(tensor::<B>(r, shape)).sum();
+    let grads = loss.backward();
+    [
+        values(out.inner()),
+        values::<B::InnerBackend>(xt.grad(&grads).unwrap()),
+    ]
+}
+
+fn check_pool<B: NasAutodiffBackend>(name: &str) {
+    let mut rng = StdRng::seed_from_u64(9);
+    for shape in SHAPES {
+        let len = shape.iter().product();
+        // Continuous values, then values with many ties (rounded, half of them zero).
+        let smooth = random(len, &mut rng);
+        let ties: Vec<f32> = random(len, &mut rng)
+            .into_iter()
+            .map(|v| (v * 2.0).round().max(0.0))
+            .collect();
+        for x in [smooth, ties] {
+            let r = random(len, &mut rng);
+            let ours = run_pool::<B>(true, &x, &r, shape);
+            let stock = run_pool::<B>(false, &x, &r, shape);
+            assert_eq!(ours[0], stock[0], "{name}: max pool output for {shape:?}");
+            let d = rel_diff(&ours[1], &stock[1]);
+            assert!(
+                d < 1e-6,
+                "{name}: max pool gradient differs by {d:e} for {shape:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn max_pool_matches_burn_on_flex() {
+    check_pool::<Autodiff<Flex>>("flex");
+}
+
+#[test]
+fn max_pool_matches_burn_on_ndarray() {
+    check_pool::<Autodiff<NdArray>>("ndarray");
 }
