@@ -91,6 +91,19 @@ def main():
                                          sorted(ref, key=lambda x: x["round"]))]
             print(f"| {size} | {LABELS[w]} | {ours[0]['params']:,} | {a:.1f} | {b:.1f} "
                   f"| {a / b:.2f} | {min(per_round):.2f}..{max(per_round):.2f} |")
+    # Achieved FLOP/s where the work per image is known: the benchmark architecture's
+    # forward multiply-adds (2 FLOP each); a training step counts as 3 forward passes.
+    print("\n| size | workload | GFLOP/s ours | GFLOP/s PyTorch |")
+    print("| --- | --- | ---: | ---: |")
+    for size in sizes:
+        for w, passes in [("oneshot", 1), ("standalone", 3)]:
+            ours, ref = pick(size, w, "ours"), pick(size, w, "pytorch")
+            if not ours or not ref or "arch_macs_per_image" not in ours[0]:
+                continue
+            flop = 2 * passes * ours[0]["arch_macs_per_image"]
+            a = statistics.median(x["images_per_s"] for x in ours) * flop / 1e9
+            b = statistics.median(x["images_per_s"] for x in ref) * flop / 1e9
+            print(f"| {size} | {LABELS[w]} | {a:.1f} | {b:.1f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     sys.exit(1 if failed else 0)

@@ -31,6 +31,7 @@ use nas_core::network::Plan;
 use nas_core::ops::{LayerConfig, NormMode};
 use nas_core::space::SearchSpace;
 use nas_core::standalone::StandaloneModel;
+use nas_core::stats::ModelStats;
 use nas_core::supernet::{DropPathConfig, Supernet};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -106,11 +107,14 @@ fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
     let ce = CrossEntropyLossConfig::new().init::<B>(&device);
     let mut rng = StdRng::seed_from_u64(0);
     let (x, y) = batch::<B>(size.train_batch, size.side);
+    // Multiply-adds of one forward pass of the architecture on one image (what one-shot
+    // scoring and the stand-alone model compute), for FLOP/s figures.
+    let macs = ModelStats::of(&space, &arch, &layers).unwrap().macs;
     let report = |workload: &str, params: usize, rate: f64| {
         // A closed pipe (`| head`) ends the output quietly.
         let _ = writeln!(
             std::io::stdout(),
-            "{{\"impl\": \"burn-{backend}\", \"size\": \"{}\", \"workload\": \"{workload}\", \"params\": {params}, \"images_per_s\": {rate:.1}, \"threads\": {}}}",
+            "{{\"impl\": \"burn-{backend}\", \"size\": \"{}\", \"workload\": \"{workload}\", \"params\": {params}, \"images_per_s\": {rate:.1}, \"threads\": {}, \"arch_macs_per_image\": {macs}}}",
             size.name,
             rayon_threads()
         );
