@@ -224,9 +224,6 @@ pub fn probe<B: burn::tensor::backend::Backend>(
 
 /// Runs `task` on the backend and device of `spec`, after a [`probe`] of the device.
 pub fn run<T: BackendTask>(spec: BackendSpec, task: T) -> Result<T::Output, BackendError> {
-    let not_compiled = BackendError::NotCompiled {
-        name: spec.kind.name(),
-    };
     match spec.kind {
         BackendKind::NdArray => {
             #[cfg(feature = "ndarray")]
@@ -262,5 +259,7 @@ pub fn run<T: BackendTask>(spec: BackendSpec, task: T) -> Result<T::Output, Back
         }
     }
     #[allow(unreachable_code)]
-    Err(not_compiled)
+    Err(BackendError::NotCompiled {
+        name: spec.kind.name(),
+    })
 }
