@@ -2,7 +2,10 @@
 //!
 //! Library code is generic over `B: Backend`; a binary picks the backend at its edge. This
 //! crate maps a name and device index given by the user (`flex`, `ndarray`, `wgpu:0`,
-//! `cuda:1`) to a concrete backend type and runs a [`BackendTask`] with it.
+//! `cuda:1`) to a concrete backend type and runs a [`BackendTask`] with it. wgpu also takes
+//! an adapter kind: `wgpu:integrated:0`, `wgpu:virtual:0`, `wgpu:cpu` (a software Vulkan
+//! driver such as lavapipe) or `wgpu:default` (whatever wgpu picks); `wgpu:N` is discrete
+//! GPU N.
 //!
 //! Cargo features decide which backends are compiled in: `ndarray` and `flex` (CPU) by
 //! default, `wgpu` and `cuda` on request. Asking for one that is not compiled in is an
@@ -71,6 +74,39 @@ pub fn available() -> Vec<BackendKind> {
         .collect()
 }
 
+/// Which kind of wgpu adapter to use (other backends ignore it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Adapter {
+    /// A discrete GPU (the default, as `wgpu:N`).
+    #[default]
+    Discrete,
+    /// An integrated GPU (`wgpu:integrated:N`).
+    Integrated,
+    /// A virtual GPU (`wgpu:virtual:N`).
+    Virtual,
+    /// A CPU adapter, e.g. a software Vulkan driver (`wgpu:cpu`).
+    Cpu,
+    /// The adapter wgpu picks by itself (`wgpu:default`).
+    Default,
+}
+
+impl Adapter {
+    const NAMED: [(&'static str, Adapter); 4] = [
+        ("integrated", Adapter::Integrated),
+        ("virtual", Adapter::Virtual),
+        ("cpu", Adapter::Cpu),
+        ("default", Adapter::Default),
+    ];
+
+    /// Whether the adapter kind has several devices, told apart by an index.
+    pub fn indexed(self) -> bool {
+        matches!(
+            self,
+            Adapter::Discrete | Adapter::Integrated | Adapter::Virtual
+        )
+    }
+}
+
 /// A backend and a device index, e.g. `cuda:1`; the index defaults to 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BackendSpec {
@@ -78,11 +114,18 @@ pub struct BackendSpec {
     pub kind: BackendKind,
     /// The device index.
     pub index: usize,
+    /// The kind of wgpu adapter ([`Adapter::Discrete`] for every other backend).
+    pub adapter: Adapter,
 }
 
 impl fmt::Display for BackendSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.kind.name(), self.index)
+        let name = self.kind.name();
+        match Adapter::NAMED.iter().find(|(_, a)| *a == self.adapter) {
+            None => write!(f, "{name}:{}", self.index),
+            Some((word, a)) if a.indexed() => write!(f, "{name}:{word}:{}", self.index),
+            Some((word, _)) => write!(f, "{name}:{word}"),
+        }
     }
 }
 
@@ -134,17 +177,39 @@ fn names(kinds: &[BackendKind]) -> String {
 impl FromStr for BackendSpec {
     type Err = BackendError;
 
-    /// Parses `name` or `name:index`, and checks that the backend is compiled in.
+    /// Parses `name` or `name:index` (and for wgpu `name:adapter[:index]`, see
+    /// [`Adapter`]), and checks that the backend is compiled in.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (name, index) = match s.trim().split_once(':') {
-            Some((n, i)) => {
-                let index = i.parse::<usize>().map_err(|_| BackendError::Device {
-                    given: s.to_string(),
-                    reason: format!("'{i}' is not a device index"),
-                })?;
-                (n, index)
-            }
-            None => (s.trim(), 0),
+        let bad = |reason: String| BackendError::Device {
+            given: s.to_string(),
+            reason,
+        };
+        let mut parts = s.trim().split(':');
+        let name = parts.next().unwrap_or("");
+        let mut rest: Vec<&str> = parts.collect();
+        let adapter = match rest.first() {
+            Some(word) => match Adapter::NAMED
+                .iter()
+                .find(|(w, _)| w.eq_ignore_ascii_case(word))
+            {
+                Some((_, a)) => {
+                    if !name.eq_ignore_ascii_case("wgpu") {
+                        return Err(bad(format!("adapter kinds ('{word}') are for wgpu only")));
+                    }
+                    rest.remove(0);
+                    *a
+                }
+                None => Adapter::Discrete,
+            },
+            None => Adapter::Discrete,
+        };
+        let index = match rest.as_slice() {
+            [] => 0,
+            [i] if adapter.indexed() => i
+                .parse::<usize>()
+                .map_err(|_| bad(format!("'{i}' is not a device index")))?,
+            [i] => return Err(bad(format!("'{i}': this adapter kind takes no index"))),
+            _ => return Err(bad("too many ':' parts".into())),
         };
         let kind = BackendKind::ALL
             .into_iter()
@@ -161,7 +226,11 @@ impl FromStr for BackendSpec {
                 reason: format!("{} runs on the CPU and has only device 0", kind.name()),
             });
         }
-        Ok(BackendSpec { kind, index })
+        Ok(BackendSpec {
+            kind,
+            index,
+            adapter,
+        })
     }
 }
 
@@ -243,7 +312,13 @@ pub fn run<T: BackendTask>(spec: BackendSpec, task: T) -> Result<T::Output, Back
             #[cfg(feature = "wgpu")]
             {
                 use burn::backend::{Autodiff, Wgpu, wgpu::WgpuDevice};
-                let device = WgpuDevice::DiscreteGpu(spec.index);
+                let device = match spec.adapter {
+                    crate::Adapter::Discrete => WgpuDevice::DiscreteGpu(spec.index),
+                    crate::Adapter::Integrated => WgpuDevice::IntegratedGpu(spec.index),
+                    crate::Adapter::Virtual => WgpuDevice::VirtualGpu(spec.index),
+                    crate::Adapter::Cpu => WgpuDevice::Cpu,
+                    crate::Adapter::Default => WgpuDevice::DefaultDevice,
+                };
                 probe::<Wgpu>(spec, &device)?;
                 return Ok(task.run::<Autodiff<Wgpu>>(device));
             }

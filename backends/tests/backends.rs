@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 use burn::tensor::{Distribution, ElementConversion, Tensor};
-use nas_backends::{BackendError, BackendKind, BackendSpec, BackendTask, available, run};
+use nas_backends::{Adapter, BackendError, BackendKind, BackendSpec, BackendTask, available, run};
 use nas_core::backend::NasAutodiffBackend;
 use nas_core::ops::{LayerConfig, NormMode};
 use nas_core::space::SearchSpace;
@@ -36,6 +36,29 @@ fn specs_parse_and_bad_ones_are_clear_errors() {
     assert!(msg.contains("only device 0"), "{msg}");
     let msg = "flex:x".parse::<BackendSpec>().unwrap_err().to_string();
     assert!(msg.contains("'x' is not a device index"), "{msg}");
+    let msg = "flex:cpu".parse::<BackendSpec>().unwrap_err().to_string();
+    assert!(msg.contains("for wgpu only"), "{msg}");
+    let msg = "flex:0:1".parse::<BackendSpec>().unwrap_err().to_string();
+    assert!(msg.contains("too many"), "{msg}");
+    if BackendKind::Wgpu.compiled() {
+        // Every adapter kind parses and prints back as given; `wgpu:N` is discrete GPU N.
+        for text in [
+            "wgpu:1",
+            "wgpu:integrated:0",
+            "wgpu:virtual:2",
+            "wgpu:cpu",
+            "wgpu:default",
+        ] {
+            let s: BackendSpec = text.parse().unwrap();
+            assert_eq!(s.to_string(), text);
+        }
+        let s: BackendSpec = "wgpu:3".parse().unwrap();
+        assert_eq!((s.adapter, s.index), (Adapter::Discrete, 3));
+        let s: BackendSpec = "WGPU:Integrated".parse().unwrap();
+        assert_eq!((s.adapter, s.index), (Adapter::Integrated, 0));
+        let msg = "wgpu:cpu:1".parse::<BackendSpec>().unwrap_err().to_string();
+        assert!(msg.contains("takes no index"), "{msg}");
+    }
     for gpu in [BackendKind::Wgpu, BackendKind::Cuda] {
         if !gpu.compiled() {
             let msg = gpu.name().parse::<BackendSpec>().unwrap_err().to_string();

@@ -17,7 +17,7 @@ use burn::backend::{Flex, Wgpu};
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::{Tensor, TensorData};
-use nas_backends::{BackendKind, BackendSpec};
+use nas_backends::BackendSpec;
 use nas_core::backend::NasBackend;
 use nas_core::network::Plan;
 use nas_core::ops::LayerConfig;
@@ -35,10 +35,7 @@ fn logits<B: NasBackend>(net: &Supernet<B>, x: &[f32], shape: [usize; 4], plan: 
 #[test]
 fn wgpu_supernet_forward_matches_cpu() {
     let device = WgpuDevice::DefaultDevice;
-    let spec = BackendSpec {
-        kind: BackendKind::Wgpu,
-        index: 0,
-    };
+    let spec: BackendSpec = "wgpu:default".parse().unwrap();
     if let Err(e) = nas_backends::probe::<Wgpu>(spec, &device) {
         if std::env::var("NAS_REQUIRE_WGPU").is_ok_and(|v| v == "1") {
             panic!("NAS_REQUIRE_WGPU=1 but {e}");
