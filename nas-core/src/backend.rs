@@ -1,5 +1,5 @@
-//! The backend operations the networks need beyond burn's: a depthwise convolution with its
-//! own backward pass.
+//! The backend operations the networks need beyond burn's: depthwise and dense
+//! convolutions and 3x3 max pooling, each with its own backward pass.
 //!
 //! burn differentiates a grouped convolution with generic code: the input gradient is a
 //! transposed convolution looped over batch x group, and the weight gradient loops over
@@ -11,7 +11,11 @@
 //! - the weight gradient is one grouped convolution (batch as the channels of each group) on
 //!   any backend, and a direct kernel, parallel over channels, on the CPU backends.
 //!
-//! [`NasBackend`] carries the three operations with default methods that work on any
+//! Dense convolutions get a cheaper backward pass too (input gradient as a forward
+//! convolution, weight gradient as per-image matrix products), and 3x3 max pooling a direct
+//! CPU kernel in place of burn's generic pooling with indices.
+//!
+//! [`NasBackend`] carries the operations with default methods that work on any
 //! backend; `Autodiff<B>` records the forward and calls `B`'s backward methods. The model
 //! code is generic over [`NasBackend`] (and trains with [`NasAutodiffBackend`]).
 
@@ -30,8 +34,8 @@ use rayon::prelude::*;
 /// A burn backend with the operations the networks need (see the module documentation).
 ///
 /// Every method has a default that works on any backend; a backend overrides what it can
-/// do faster. All three work on `[batch, channels, height, width]` tensors with a weight of
-/// shape `[channels, 1, k_h, k_w]` (odd `k_h`, `k_w`), stride 1 and zero padding
+/// do faster. Tensors are `[batch, channels, height, width]`. The depthwise methods take a
+/// weight of shape `[channels, 1, k_h, k_w]` (odd `k_h`, `k_w`), stride 1 and zero padding
 /// `k / 2` on each side, so the output has the input's shape.
 pub trait NasBackend: Backend {
     /// Depthwise convolution (one filter per channel, no bias).
