@@ -218,7 +218,7 @@ impl FromStr for Architecture {
     type Err = SpaceError;
 
     /// Parses the text form. The result is canonical (sorted lists) but not checked
-    /// against any space: use [`SearchSpace::parse`] for that.
+    /// against any space: use [`SearchSpace::parse`](crate::SearchSpace::parse) for that.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let err = |reason: String| SpaceError::Parse {
             text: text.to_string(),

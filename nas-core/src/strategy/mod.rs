@@ -30,7 +30,7 @@ use thiserror::Error;
 use crate::search::Metrics;
 use crate::space::{Architecture, SearchSpace, SpaceError};
 
-pub use registry::{StrategyEntry, build, lookup, registry};
+pub use registry::{BuildFn, StrategyEntry, build, lookup, registry};
 pub use typed::{Running, SearchStrategy};
 
 /// Errors of strategies and of the registry.
