@@ -42,8 +42,15 @@ pub struct StepBar {
 impl<M> TrainHook<M> for StepBar {
     fn on_step(&mut self, info: &StepInfo) -> ControlFlow<()> {
         self.bar.set_position(info.step as u64 + 1);
-        self.bar.set_message(format!("loss {:.3}", info.loss));
+        if let Some(m) = &info.metrics {
+            self.bar.set_message(format!("loss {:.3}", m.loss));
+        }
         ControlFlow::Continue(())
+    }
+    fn metrics_every(&self) -> usize {
+        // One read from the device per this many steps (a GPU would otherwise wait for
+        // every step to finish before queueing the next).
+        10
     }
     fn on_epoch(&mut self, info: &EpochInfo, _: &M) -> ControlFlow<()> {
         tracing::info!(

@@ -37,18 +37,22 @@ struct Progress {
 
 impl<M> TrainHook<M> for Progress {
     fn on_step(&mut self, i: &StepInfo) -> ControlFlow<()> {
-        if (i.step + 1).is_multiple_of(self.every) || i.step + 1 == i.total_steps {
+        if let Some(m) = &i.metrics {
             println!(
-                "  step {:>4}/{}  loss {:.3}  lr {:.4}  drop rate {:.3}  ({:.0}s)",
+                "  step {:>4}/{}  loss {:.3} (mean of {} steps)  lr {:.4}  drop rate {:.3}  ({:.0}s)",
                 i.step + 1,
                 i.total_steps,
-                i.loss,
+                m.loss,
+                m.steps,
                 i.lr,
                 i.drop_rate,
                 self.start.elapsed().as_secs_f64()
             );
         }
         ControlFlow::Continue(())
+    }
+    fn metrics_every(&self) -> usize {
+        self.every
     }
     fn on_epoch(&mut self, i: &EpochInfo, _: &M) -> ControlFlow<()> {
         println!(

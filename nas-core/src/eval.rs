@@ -53,22 +53,36 @@ impl Predictions {
     }
 }
 
-/// Runs `logits_of` over `data` in consecutive batches and collects softmax outputs.
-fn predict_batches<B: NasBackend>(
+/// `data` in consecutive batches of `batch_size`, on `device`.
+fn device_batches<B: NasBackend>(
     data: &ImageDataset,
     batch_size: usize,
     device: &B::Device,
+) -> Vec<Tensor<B, 4>> {
+    batch_indices::<rand::rngs::StdRng>(data.len(), batch_size.max(1), false, None)
+        .iter()
+        .map(|idx| data.batch::<B>(idx, device).0)
+        .collect()
+}
+
+/// Runs `logits_of` over `batches` and collects the softmax outputs, read from the
+/// device in one transfer.
+fn predict_batches<B: NasBackend>(
+    batches: &[Tensor<B, 4>],
+    data: &ImageDataset,
     mut logits_of: impl FnMut(Tensor<B, 4>) -> Tensor<B, 2>,
 ) -> Predictions {
-    let mut probs = Vec::with_capacity(data.len() * data.classes);
-    let mut classes = data.classes;
-    for idx in batch_indices::<rand::rngs::StdRng>(data.len(), batch_size.max(1), false, None) {
-        let (x, _) = data.batch::<B>(&idx, device);
-        let logits = logits_of(x);
-        classes = logits.dims()[1];
-        let p = softmax(logits, 1).into_data();
-        probs.extend(p.iter::<f32>());
-    }
+    let probs: Vec<Tensor<B, 2>> = batches
+        .iter()
+        .map(|x| softmax(logits_of(x.clone()), 1))
+        .collect();
+    let (probs, classes) = if probs.is_empty() {
+        (Vec::new(), data.classes)
+    } else {
+        let all = Tensor::cat(probs, 0);
+        let classes = all.dims()[1];
+        (all.into_data().iter::<f32>().collect(), classes)
+    };
     Predictions {
         probs,
         classes,
@@ -83,12 +97,14 @@ fn check_shape(data: &ImageDataset, shape: [usize; 3], classes: usize) -> Result
 
 /// Scores architectures with a trained supernet on held-out data:
 /// exactly the candidate's paths on, no dropout, batch statistics per evaluation batch.
+///
+/// The held-out images are put on the device once, when the evaluator is made, and each
+/// architecture's predictions come back in one transfer.
 #[derive(Debug)]
 pub struct OneShotEvaluator<B: NasBackend> {
     supernet: Supernet<B>,
     data: ImageDataset,
-    batch_size: usize,
-    device: B::Device,
+    batches: Vec<Tensor<B, 4>>,
 }
 
 impl<B: NasBackend> OneShotEvaluator<B> {
@@ -104,11 +120,11 @@ impl<B: NasBackend> OneShotEvaluator<B> {
         if batch_size == 0 {
             return Err(EvalError::Data("batch_size must be at least 1".into()));
         }
+        let batches = device_batches(&data, batch_size, &device);
         Ok(OneShotEvaluator {
             supernet,
             data,
-            batch_size,
-            device,
+            batches,
         })
     }
 
@@ -126,7 +142,7 @@ impl<B: NasBackend> OneShotEvaluator<B> {
 
     /// Per-example predicted distributions under any plan (e.g. every path on).
     pub fn predict_plan(&self, plan: &Plan) -> Predictions {
-        predict_batches(&self.data, self.batch_size, &self.device, |x| {
+        predict_batches(&self.batches, &self.data, |x| {
             self.supernet.forward(x, plan)
         })
     }
@@ -148,9 +164,8 @@ pub fn predict_standalone<B: NasBackend>(
 ) -> Result<Predictions, EvalError> {
     check_shape(data, model.space.input_shape, model.space.classes)?;
     let device = model.net.classifier.weight.val().device();
-    Ok(predict_batches(data, batch_size, &device, |x| {
-        model.forward(x, mode)
-    }))
+    let batches = device_batches(data, batch_size, &device);
+    Ok(predict_batches(&batches, data, |x| model.forward(x, mode)))
 }
 
 /// Symmetric KL divergence `KL(p||q) + KL(q||p)` between two predicted distributions

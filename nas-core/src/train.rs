@@ -12,13 +12,13 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::tensor::{ElementConversion, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::data::{Augment, ImageDataset, batch_indices};
+use crate::data::{Augment, HostBatch, ImageDataset, batch_indices};
 use crate::network::Plan;
 use crate::ops::NormMode;
 use crate::standalone::StandaloneModel;
@@ -231,14 +231,28 @@ pub struct StepInfo {
     pub total_steps: usize,
     /// Epoch index from 0.
     pub epoch: usize,
-    /// Mean cross-entropy of the batch.
-    pub loss: f64,
-    /// L2 penalty of the step.
-    pub penalty: f64,
     /// Learning rate used.
     pub lr: f64,
     /// Path-dropout rate used (0 for stand-alone training).
     pub drop_rate: f64,
+    /// Loss, penalty and accuracy of the steps since the previous report. Present every
+    /// [`TrainHook::metrics_every`] steps and on the last step of each epoch: reading
+    /// them from the device waits for the step to finish, which a GPU should do rarely.
+    pub metrics: Option<StepMetrics>,
+}
+
+/// Loss, penalty and accuracy over the steps since the previous report, read from the
+/// device in one transfer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepMetrics {
+    /// Steps covered, ending with the one reported.
+    pub steps: usize,
+    /// Mean cross-entropy over those steps (with `steps` = 1, that step's loss).
+    pub loss: f64,
+    /// Mean L2 penalty over those steps.
+    pub penalty: f64,
+    /// Training accuracy over their examples (under the masks used in training).
+    pub accuracy: f64,
 }
 
 /// Reported after each epoch.
@@ -260,6 +274,13 @@ pub trait TrainHook<M> {
     /// After every optimisation step.
     fn on_step(&mut self, _info: &StepInfo) -> ControlFlow<()> {
         ControlFlow::Continue(())
+    }
+    /// Every how many steps [`StepInfo::metrics`] is filled in (at least 1; the last step
+    /// of each epoch always has it). Each report is one read from the device, so on a GPU
+    /// a hook that shows progress asks for it every few steps, not every step. The
+    /// choice never changes training, only how often the numbers are read.
+    fn metrics_every(&self) -> usize {
+        1
     }
     /// After every epoch, with the model as it is then.
     fn on_epoch(&mut self, _info: &EpochInfo, _model: &M) -> ControlFlow<()> {
@@ -303,22 +324,37 @@ pub struct Resume {
 /// Checkpoints of training state hand out the optimizer state in this encoding.
 type StateRecorder = NamedMpkBytesRecorder<FullPrecisionSettings>;
 
-/// The generator of epoch `epoch` of a run seeded with `seed`.
-fn epoch_rng(seed: u64, epoch: usize) -> StdRng {
-    // splitmix64 of the pair, so neighbouring seeds and epochs give unrelated streams.
+/// The random streams of one training run. Data (order and augmentation) and path-dropout
+/// masks draw from separate generators, so the batches can be built ahead on another
+/// thread, and runs that differ only in their dropout schedule see the same batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Data = 0,
+    Masks = 1,
+}
+
+/// The generator of `stream` in epoch `epoch` of a run seeded with `seed`.
+fn epoch_rng(seed: u64, stream: Stream, epoch: usize) -> StdRng {
+    // splitmix64 of the triple, so neighbouring seeds, streams and epochs give unrelated
+    // streams.
     let mut z = seed
         ^ (epoch as u64)
             .wrapping_add(1)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (stream as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     StdRng::seed_from_u64(z ^ (z >> 31))
 }
 
-/// A hook that does nothing.
+/// A hook that does nothing (and reads the step metrics only once per epoch).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoHook;
-impl<M> TrainHook<M> for NoHook {}
+impl<M> TrainHook<M> for NoHook {
+    fn metrics_every(&self) -> usize {
+        usize::MAX
+    }
+}
 
 /// What a training run did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -348,17 +384,13 @@ fn check_data(
     Ok(())
 }
 
+/// The number of correct predictions, as a one-element tensor left on the device.
 fn correct<B: burn::tensor::backend::Backend>(
     logits: Tensor<B, 2>,
     labels: Tensor<B, 1, Int>,
-) -> usize {
+) -> Tensor<B, 1> {
     let pred = logits.argmax(1).flatten::<1>(0, 1);
-    pred.equal(labels)
-        .int()
-        .sum()
-        .into_scalar()
-        .elem::<i64>()
-        .max(0) as usize
+    pred.equal(labels).float().sum()
 }
 
 /// Trains a supernet: each step samples one path-dropout mask per ghost batch at the
@@ -442,6 +474,45 @@ pub fn resume_standalone<B: NasAutodiffBackend>(
     })
 }
 
+/// Running sums of an epoch's step metrics, in host memory.
+#[derive(Debug, Default)]
+struct EpochSums {
+    loss: f64,
+    correct: f64,
+    examples: usize,
+}
+
+impl EpochSums {
+    /// Reads the pending per-step `[loss, penalty, correct]` in one transfer, adds them to
+    /// the epoch's sums (step after step, so the sums do not depend on how often this
+    /// runs) and returns their means.
+    fn read<B: burn::tensor::backend::Backend>(
+        &mut self,
+        pending: &mut Vec<Tensor<B, 1>>,
+        batch_size: usize,
+    ) -> StepMetrics {
+        let steps = pending.len();
+        let values = Tensor::cat(std::mem::take(pending), 0).into_data();
+        let values: Vec<f64> = values.iter::<f64>().collect();
+        let (mut loss, mut penalty, mut correct) = (0.0, 0.0, 0.0);
+        for v in values.chunks_exact(3) {
+            self.loss += v[0];
+            loss += v[0];
+            penalty += v[1];
+            correct += v[2];
+        }
+        self.correct += correct;
+        self.examples += steps * batch_size;
+        let n = steps.max(1) as f64;
+        StepMetrics {
+            steps,
+            loss: loss / n,
+            penalty: penalty / n,
+            accuracy: correct / (steps * batch_size).max(1) as f64,
+        }
+    }
+}
+
 /// The settings one training loop needs, whatever the model.
 struct Run<'a> {
     epochs: usize,
@@ -504,42 +575,72 @@ impl Run<'_> {
             epochs: Vec::new(),
             stopped_early: false,
         };
+        let every = hook.metrics_every().max(1);
         for epoch in first_epoch..self.epochs {
-            let mut rng = epoch_rng(self.seed, epoch);
-            let (mut loss_sum, mut right, mut seen) = (0.0, 0usize, 0usize);
-            for idx in batch_indices(data.len(), self.batch_size, true, Some(&mut rng)) {
-                let step = report.steps;
-                let (x, y) = data.batch_augmented::<B, _>(&idx, &self.augment, &mut rng, &device);
-                let (logits, penalty, rate) = forward(&model, x, step, total, &mut rng);
-                let loss = ce.forward(logits.clone(), y.clone());
-                let grads = loss.clone().add(penalty.clone()).backward();
-                let grads = GradientsParams::from_grads(grads, &model);
-                let lr = self.optim.lr_at(step, total);
-                model = optim.step(lr, model, grads);
-                let loss_v: f64 = loss.into_scalar().elem();
-                loss_sum += loss_v;
-                right += correct(logits.inner(), y.inner());
-                seen += idx.len();
-                report.steps += 1;
-                let info = StepInfo {
-                    step,
-                    total_steps: total,
-                    epoch,
-                    loss: loss_v,
-                    penalty: penalty.into_scalar().elem(),
-                    lr,
-                    drop_rate: rate,
-                };
-                if hook.on_step(&info).is_break() {
-                    report.stopped_early = true;
-                    return Ok((model, report));
+            let mut data_rng = epoch_rng(self.seed, Stream::Data, epoch);
+            let mut mask_rng = epoch_rng(self.seed, Stream::Masks, epoch);
+            let batches = batch_indices(data.len(), self.batch_size, true, Some(&mut data_rng));
+            let mut sums = EpochSums::default();
+            // Per-step [loss, penalty, correct] still on the device, read together.
+            let mut pending: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
+            let (trained, stopped) = std::thread::scope(|scope| {
+                let mut model = model;
+                // The next batch is built (gathered and augmented) while this step runs.
+                let (tx, rx) = std::sync::mpsc::sync_channel::<HostBatch>(1);
+                let augment = self.augment;
+                scope.spawn(move || {
+                    for idx in &batches {
+                        let batch = data.host_batch_augmented(idx, &augment, &mut data_rng);
+                        if tx.send(batch).is_err() {
+                            break;
+                        }
+                    }
+                });
+                for (i, batch) in rx.iter().enumerate() {
+                    let step = report.steps;
+                    let (x, y) = batch.to_device::<B>(&device);
+                    let (logits, penalty, rate) = forward(&model, x, step, total, &mut mask_rng);
+                    let loss = ce.forward(logits.clone(), y.clone());
+                    let grads = loss.clone().add(penalty.clone()).backward();
+                    let grads = GradientsParams::from_grads(grads, &model);
+                    let lr = self.optim.lr_at(step, total);
+                    model = optim.step(lr, model, grads);
+                    pending.push(Tensor::cat(
+                        vec![
+                            loss.inner(),
+                            penalty.inner(),
+                            correct(logits.inner(), y.inner()),
+                        ],
+                        0,
+                    ));
+                    report.steps += 1;
+                    let last = i + 1 == steps_per_epoch;
+                    let metrics = (pending.len() >= every || last)
+                        .then(|| sums.read(&mut pending, self.batch_size));
+                    let info = StepInfo {
+                        step,
+                        total_steps: total,
+                        epoch,
+                        lr,
+                        drop_rate: rate,
+                        metrics,
+                    };
+                    if hook.on_step(&info).is_break() {
+                        return (model, true);
+                    }
                 }
+                (model, false)
+            });
+            model = trained;
+            if stopped {
+                report.stopped_early = true;
+                return Ok((model, report));
             }
             let info = EpochInfo {
                 epoch,
                 epochs: self.epochs,
-                mean_loss: loss_sum / steps_per_epoch.max(1) as f64,
-                train_accuracy: right as f64 / seen.max(1) as f64,
+                mean_loss: sums.loss / steps_per_epoch.max(1) as f64,
+                train_accuracy: sums.correct / sums.examples.max(1) as f64,
             };
             report.epochs.push(info.clone());
             let mut flow = hook.on_epoch(&info, &model);

@@ -55,7 +55,8 @@ fn run_steps_with(seed: u64, steps: usize, filters: usize) -> (Vec<f64>, Vec<f32
     struct Stop(usize, Vec<f64>);
     impl<M> TrainHook<M> for Stop {
         fn on_step(&mut self, info: &StepInfo) -> ControlFlow<()> {
-            self.1.push(info.loss);
+            self.1
+                .push(info.metrics.as_ref().expect("metrics every step").loss);
             if self.1.len() >= self.0 {
                 ControlFlow::Break(())
             } else {
@@ -207,4 +208,87 @@ fn resumed_training_equals_uninterrupted_training() {
     };
     let err = resume_supernet(fresh(), &train, &cfg, Some(&late), &mut NoHook).unwrap_err();
     assert!(err.to_string().contains("epoch 4 of a run of 3"), "{err}");
+}
+
+/// Records the metrics reports, asking for them every `every` steps.
+struct Every {
+    every: usize,
+    reports: Vec<(usize, nas_core::train::StepMetrics)>,
+    epochs: Vec<nas_core::train::EpochInfo>,
+}
+impl<M> TrainHook<M> for Every {
+    fn metrics_every(&self) -> usize {
+        self.every
+    }
+    fn on_step(&mut self, info: &StepInfo) -> ControlFlow<()> {
+        if let Some(m) = &info.metrics {
+            self.reports.push((info.step, m.clone()));
+        }
+        ControlFlow::Continue(())
+    }
+    fn on_epoch(&mut self, info: &nas_core::train::EpochInfo, _: &M) -> ControlFlow<()> {
+        self.epochs.push(info.clone());
+        ControlFlow::Continue(())
+    }
+}
+
+#[test]
+fn reading_metrics_less_often_changes_neither_training_nor_the_epoch_figures() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Default::default();
+    let space = SearchSpace {
+        stacks: 2,
+        filters: 4,
+        ..SearchSpace::default()
+    };
+    let train = embedded_fashion_mnist().unwrap().0.head(80);
+    let cfg = SupernetTrainConfig {
+        epochs: 2,
+        batch_size: 16,
+        seed: 5,
+        ..SupernetTrainConfig::default()
+    };
+    let run = |every: usize| {
+        Ad::seed(&device, 21);
+        let model = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+        let mut hook = Every {
+            every,
+            reports: Vec::new(),
+            epochs: Vec::new(),
+        };
+        let (model, report) = train_supernet(model, &train, &cfg, &mut hook).unwrap();
+        assert_eq!(report.steps, 10);
+        let mut flat = Flatten::default();
+        model.visit(&mut flat);
+        (hook, flat.0)
+    };
+    let (each, w1) = run(1);
+    let (third, w3) = run(3);
+    assert_eq!(w1, w3, "the reading interval changed the weights");
+    assert_eq!(each.epochs, third.epochs);
+    // Every step reported once; with 3, steps 2 and 4 of each 5-step epoch (the epoch's
+    // last step always reports), each the mean of the steps since the previous report.
+    assert_eq!(each.reports.len(), 10);
+    assert!(each.reports.iter().all(|(_, m)| m.steps == 1));
+    let steps: Vec<usize> = third.reports.iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, vec![2, 4, 7, 9]);
+    for (step, m) in &third.reports {
+        let covered: Vec<&nas_core::train::StepMetrics> = each
+            .reports
+            .iter()
+            .filter(|(s, _)| *s <= *step && *s + m.steps > *step)
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(covered.len(), m.steps);
+        let mean = |f: fn(&nas_core::train::StepMetrics) -> f64| {
+            covered.iter().map(|m| f(m)).sum::<f64>() / m.steps as f64
+        };
+        assert!((m.loss - mean(|m| m.loss)).abs() < 1e-9, "step {step}");
+        assert!((m.penalty - mean(|m| m.penalty)).abs() < 1e-9);
+        assert!((m.accuracy - mean(|m| m.accuracy)).abs() < 1e-9);
+        assert!(m.loss.is_finite() && m.loss > 0.0);
+    }
+    // The epoch's mean loss is the mean of its steps' losses.
+    let first_epoch: f64 = each.reports[..5].iter().map(|(_, m)| m.loss).sum::<f64>() / 5.0;
+    assert!((each.epochs[0].mean_loss - first_epoch).abs() < 1e-9);
 }

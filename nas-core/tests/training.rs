@@ -61,7 +61,8 @@ struct Record {
 }
 impl<M> TrainHook<M> for Record {
     fn on_step(&mut self, info: &StepInfo) -> ControlFlow<()> {
-        self.losses.push(info.loss);
+        self.losses
+            .push(info.metrics.as_ref().expect("metrics every step").loss);
         self.rates.push(info.drop_rate);
         ControlFlow::Continue(())
     }

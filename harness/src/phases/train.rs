@@ -45,6 +45,9 @@ impl<B: NasAutodiffBackend> TrainHook<Supernet<B>> for Saver {
     fn on_step(&mut self, info: &StepInfo) -> ControlFlow<()> {
         <StepBar as TrainHook<Supernet<B>>>::on_step(&mut self.bar, info)
     }
+    fn metrics_every(&self) -> usize {
+        <StepBar as TrainHook<Supernet<B>>>::metrics_every(&self.bar)
+    }
     fn on_epoch(&mut self, info: &EpochInfo, m: &Supernet<B>) -> ControlFlow<()> {
         self.progress.history.push(info.clone());
         self.bar.on_epoch(info, m)

@@ -24,7 +24,7 @@ mod dataset;
 mod idx;
 
 pub use augment::Augment;
-pub use batch::batch_indices;
+pub use batch::{HostBatch, batch_indices};
 pub use cifar::{load_cifar10, load_cifar100, parse_cifar};
 pub use config::{DataConfig, DataSource, Splits};
 pub use dataset::ImageDataset;
