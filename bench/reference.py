@@ -8,6 +8,7 @@ workloads as `cargo run --release -p nas-core --example throughput`. Prints one 
 object per line.
 
     python bench/reference.py [bench|default|all] [SECONDS] [THREADS]
+    python bench/reference.py memory F SIDE BATCH STEPS THREADS
 
 Trainable parameter counts are printed so the two implementations can be checked to build
 the same networks.
@@ -303,7 +304,40 @@ def measure(name, size, seconds, threads):
     report("standalone", trainable(alone), rate_of(tb, seconds, alone_step))
 
 
+def status_mib(field):
+    """A field of /proc/self/status (VmRSS, VmHWM) in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def memory(filters, side, batch, steps, threads):
+    """Peak memory of supernet training with every path on (as examples/memory.rs)."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    supernet = Network(filters, lambda c, b, op: True)
+    mask = sample_mask(supernet.sites, 0.0, random.Random(0))
+    opt = torch.optim.SGD(supernet.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    x = torch.randn(batch, 1, side, side)
+    y = torch.randint(0, CLASSES, (batch,))
+    built = status_mib("VmRSS")
+    for _ in range(steps):
+        loss = F.cross_entropy(supernet(x, mask), y) + supernet.squared_weights([mask]) * (1e-4 / 2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    print(json.dumps({"impl": "pytorch", "filters": filters, "side": side, "batch": batch,
+                      "steps": steps, "built_mib": round(built, 1),
+                      "peak_mib": round(status_mib("VmHWM"), 1)}), flush=True)
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "memory":
+        filters, side, batch, steps, threads = (int(v) for v in sys.argv[2:7])
+        memory(filters, side, batch, steps, threads)
+        return
     which = sys.argv[1] if len(sys.argv) > 1 else "bench"
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
     threads = int(sys.argv[3]) if len(sys.argv) > 3 else torch.get_num_threads()
