@@ -132,12 +132,9 @@ fn finish<B: NasAutodiffBackend>(
         "  test accuracy {:.4} (stand-alone validation {:.4}, one-shot {:.4}); {} parameters, {} multiply-adds",
         s.test.accuracy, s.validation.accuracy, b.one_shot.accuracy, s.stats.params, s.stats.macs
     );
-    let f = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
     println!(
-        "one-shot vs stand-alone over {} architectures: Spearman {}, Kendall {}",
-        report.correlation.n,
-        f(report.correlation.spearman),
-        f(report.correlation.kendall)
+        "one-shot vs stand-alone over the uniformly sampled architectures: {}",
+        report.correlation.text()
     );
     println!("report: {}", summary.display());
     Ok(())
@@ -250,7 +247,9 @@ pub fn run(command: Command, ui: Ui) -> Result<()> {
                 .train
                 .validate()
                 .context("invalid [retrain.train]")?;
-            cfg.check_strategies(&cfg.space)?;
+            for warning in cfg.check_strategies(&cfg.space)? {
+                eprintln!("warning: {warning}");
+            }
             print!("{}", cfg.to_toml()?);
             Ok(())
         }

@@ -22,14 +22,31 @@ fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl FnOnce(E) -> anyhow::Error 
     move |e| anyhow::anyhow!("drawing {}: {e:?}", path.display())
 }
 
-/// Scatter of one-shot vs stand-alone validation accuracy.
+/// Widens the narrower of two axis ranges to the span of the wider one (about its own
+/// centre), so that equal distances on both axes mean equal accuracy differences.
+fn equal_spans(a: (f64, f64), b: (f64, f64)) -> ((f64, f64), (f64, f64)) {
+    let span = (a.1 - a.0).max(b.1 - b.0);
+    let widen = |r: (f64, f64)| {
+        let mid = (r.0 + r.1) / 2.0;
+        (mid - span / 2.0, mid + span / 2.0)
+    };
+    (widen(a), widen(b))
+}
+
+/// Scatter of one-shot vs stand-alone validation accuracy, on axes of equal span (a
+/// narrow stand-alone spread looks narrow), each role in its own colour.
 pub fn plot_scatter(path: &Path, retrained: &[Retrained]) -> Result<()> {
     let root = SVGBackend::new(path, (640, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err(path))?;
-    let xr = range(retrained.iter().map(|s| s.one_shot.accuracy));
-    let yr = range(retrained.iter().map(|s| s.standalone.validation.accuracy));
+    let (xr, yr) = equal_spans(
+        range(retrained.iter().map(|s| s.one_shot.accuracy)),
+        range(retrained.iter().map(Retrained::mean_validation)),
+    );
     let mut chart = ChartBuilder::on(&root)
-        .caption("One-shot vs stand-alone accuracy", ("sans-serif", 20))
+        .caption(
+            "One-shot vs stand-alone accuracy (axes of equal span)",
+            ("sans-serif", 18),
+        )
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
@@ -50,7 +67,7 @@ pub fn plot_scatter(path: &Path, retrained: &[Retrained]) -> Result<()> {
         let pts: Vec<(f64, f64)> = retrained
             .iter()
             .filter(|s| s.role == role)
-            .map(|s| (s.one_shot.accuracy, s.standalone.validation.accuracy))
+            .map(|s| (s.one_shot.accuracy, s.mean_validation()))
             .collect();
         if pts.is_empty() {
             continue;
@@ -137,4 +154,25 @@ pub fn plot_curves(
             });
     }
     finish(chart, root, SeriesLabelPosition::LowerRight, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_spans_widen_the_narrow_axis_about_its_centre() {
+        let close = |r: (f64, f64), want: (f64, f64)| {
+            assert!(
+                (r.0 - want.0).abs() < 1e-12 && (r.1 - want.1).abs() < 1e-12,
+                "{r:?} vs {want:?}"
+            )
+        };
+        let (a, b) = equal_spans((0.3, 0.6), (0.74, 0.8));
+        close(a, (0.3, 0.6));
+        close(b, (0.62, 0.92));
+        let (a, b) = equal_spans((0.5, 0.52), (0.1, 0.9));
+        close(a, (0.11, 0.91));
+        close(b, (0.1, 0.9));
+    }
 }

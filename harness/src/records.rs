@@ -60,7 +60,26 @@ pub struct Retrained {
     pub role: Role,
     /// One-shot metrics on the validation images, with the supernet of this run.
     pub one_shot: Metrics,
-    /// The stand-alone training.
+    /// The stand-alone training (with `retrain.train.seed`).
     #[serde(flatten)]
     pub standalone: Standalone,
+    /// Trainings with the further seeds of `retrain.seeds` (random architectures only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<Standalone>,
+}
+
+impl Retrained {
+    /// Stand-alone validation accuracy of every seed, the first one first.
+    pub fn validation_by_seed(&self) -> Vec<f64> {
+        std::iter::once(&self.standalone)
+            .chain(&self.repeats)
+            .map(|s| s.validation.accuracy)
+            .collect()
+    }
+
+    /// Mean stand-alone validation accuracy over the seeds.
+    pub fn mean_validation(&self) -> f64 {
+        let v = self.validation_by_seed();
+        v.iter().sum::<f64>() / v.len() as f64
+    }
 }

@@ -10,17 +10,116 @@ use crate::export::{Cell, Table};
 use crate::plots::{plot_curves, plot_scatter};
 use crate::records::{Evaluated, Retrained, Role, best_of};
 use crate::rundir::RunDir;
-use crate::stats::{best_so_far, kendall, spearman};
+use crate::stats::{Agreement, RESAMPLES, best_so_far, mean_std};
 
-/// One-shot vs stand-alone rank agreement over the retrained architectures.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Correlation {
-    /// Architectures compared.
+/// Below this many uniformly sampled architectures, the summary says plainly that the
+/// correlation cannot be told from noise.
+const FEW: usize = 10;
+
+/// Mean, standard deviation and range of one quantity over a group of architectures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation.
+    pub std: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values` (NaN where empty).
+    pub fn of(values: &[f64]) -> Spread {
+        let (mean, std) = mean_std(values);
+        let (min, max) = values
+            .iter()
+            .fold((f64::NAN, f64::NAN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        Spread {
+            mean,
+            std,
+            min,
+            max,
+        }
+    }
+}
+
+/// The retrained architectures of one role, summarised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// Why they were retrained.
+    pub role: Role,
+    /// How many.
     pub n: usize,
-    /// Spearman's rho of one-shot accuracy vs stand-alone validation accuracy.
-    pub spearman: Option<f64>,
-    /// Kendall's tau-b of the same.
-    pub kendall: Option<f64>,
+    /// One-shot validation accuracy.
+    pub one_shot: Spread,
+    /// Stand-alone validation accuracy.
+    pub standalone: Spread,
+    /// Trainable parameters.
+    pub params: Spread,
+}
+
+/// How much stand-alone accuracy moves between training seeds of one architecture,
+/// against how much it differs between architectures: the ceiling on any achievable
+/// one-shot vs stand-alone correlation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoiseFloor {
+    /// Architectures trained with several seeds.
+    pub architectures: usize,
+    /// Seeds per architecture.
+    pub seeds: usize,
+    /// Pooled standard deviation of validation accuracy between seeds of one
+    /// architecture: `sqrt(mean of the per-architecture variances)`.
+    pub seed_std: f64,
+    /// Standard deviation of the per-architecture mean accuracies.
+    pub between_std: f64,
+    /// The first seed's validation accuracies against the second's, over the
+    /// architectures: how well one stand-alone training ranks another's.
+    pub seed_to_seed: Agreement,
+}
+
+impl NoiseFloor {
+    /// The noise floor of the architectures retrained with 2 or more seeds (`None` with
+    /// fewer than 3 such architectures).
+    pub fn of(retrained: &[Retrained], seed: u64) -> Option<NoiseFloor> {
+        let runs: Vec<Vec<f64>> = retrained
+            .iter()
+            .map(Retrained::validation_by_seed)
+            .filter(|v| v.len() >= 2)
+            .collect();
+        let seeds = runs.iter().map(Vec::len).min()?;
+        if runs.len() < 3 {
+            return None;
+        }
+        let variances: Vec<f64> = runs.iter().map(|v| mean_std(v).1.powi(2)).collect();
+        let means: Vec<f64> = runs.iter().map(|v| mean_std(v).0).collect();
+        let first: Vec<f64> = runs.iter().map(|v| v[0]).collect();
+        let second: Vec<f64> = runs.iter().map(|v| v[1]).collect();
+        Some(NoiseFloor {
+            architectures: runs.len(),
+            seeds,
+            seed_std: (variances.iter().sum::<f64>() / variances.len() as f64).sqrt(),
+            between_std: mean_std(&means).1,
+            seed_to_seed: Agreement::of(&first, &second, RESAMPLES, seed),
+        })
+    }
+
+    /// What the noise floor says, in a sentence.
+    pub fn sentence(&self) -> String {
+        format!(
+            "Stand-alone noise floor over {} random architectures trained with {} seeds each: \
+             seed standard deviation {:.4}, against {:.4} between the architectures' means; \
+             seed 1 vs seed 2 over the architectures: {}. No one-shot ranking can agree \
+             with a single stand-alone training much better than two trainings agree with \
+             each other.",
+            self.architectures,
+            self.seeds,
+            self.seed_std,
+            self.between_std,
+            self.seed_to_seed.text()
+        )
+    }
 }
 
 /// The result of `nas run` (`report.json`).
@@ -43,8 +142,16 @@ pub struct Report {
     pub best: Retrained,
     /// Every retrained architecture.
     pub retrained: Vec<Retrained>,
-    /// One-shot vs stand-alone agreement over all retrained architectures.
-    pub correlation: Correlation,
+    /// One-shot vs stand-alone validation accuracy over the uniformly sampled
+    /// architectures only (role `random`). The top-k are chosen by one-shot accuracy, and
+    /// selecting on one of the two variables would inflate any correlation, so they are
+    /// left out of it and summarised apart in `groups`.
+    pub correlation: Agreement,
+    /// The stand-alone noise floor, when the random architectures were trained with
+    /// several seeds (`retrain.seeds`).
+    pub noise: Option<NoiseFloor>,
+    /// The retrained architectures by role: the top-k against the random ones.
+    pub groups: Vec<Group>,
 }
 
 impl Report {
@@ -69,10 +176,30 @@ impl Report {
             })
             .or_else(|| retrained.first())?
             .clone();
-        let x: Vec<f64> = retrained.iter().map(|s| s.one_shot.accuracy).collect();
-        let y: Vec<f64> = retrained
+        let uniform: Vec<&Retrained> = retrained
             .iter()
-            .map(|s| s.standalone.validation.accuracy)
+            .filter(|r| r.role == Role::Random)
+            .collect();
+        let x: Vec<f64> = uniform.iter().map(|s| s.one_shot.accuracy).collect();
+        let y: Vec<f64> = uniform.iter().map(|s| s.mean_validation()).collect();
+        let correlation = Agreement::of(&x, &y, RESAMPLES, seed);
+        let noise = NoiseFloor::of(&retrained, seed);
+        let groups = [Role::Top, Role::Random, Role::Winner, Role::User]
+            .into_iter()
+            .filter_map(|role| {
+                let members: Vec<&Retrained> =
+                    retrained.iter().filter(|r| r.role == role).collect();
+                let spread = |f: fn(&Retrained) -> f64| {
+                    Spread::of(&members.iter().map(|r| f(r)).collect::<Vec<_>>())
+                };
+                (!members.is_empty()).then(|| Group {
+                    role,
+                    n: members.len(),
+                    one_shot: spread(|r| r.one_shot.accuracy),
+                    standalone: spread(Retrained::mean_validation),
+                    params: spread(|r| r.standalone.stats.params as f64),
+                })
+            })
             .collect();
         Some(Report {
             backend,
@@ -82,18 +209,15 @@ impl Report {
             budget: evaluated.len(),
             best_one_shot,
             best,
-            correlation: Correlation {
-                n: x.len(),
-                spearman: spearman(&x, &y),
-                kendall: kendall(&x, &y),
-            },
+            correlation,
+            noise,
+            groups,
             retrained,
         })
     }
 
     /// The Markdown summary.
     pub fn markdown(&self) -> String {
-        let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
         let b = &self.best;
         let s = &b.standalone;
         let mut md = String::new();
@@ -118,13 +242,22 @@ impl Report {
             best.push(vec![Cell::text(what), v]);
         }
         let _ = writeln!(md, "{}", best.to_markdown());
-        let _ = writeln!(
-            md,
-            "## One-shot vs stand-alone\n\nOver {} retrained architectures: Spearman {}, Kendall tau {}.\n",
-            self.correlation.n,
-            f(self.correlation.spearman),
-            f(self.correlation.kendall)
-        );
+        let _ = writeln!(md, "## One-shot vs stand-alone\n");
+        let _ = writeln!(md, "{}\n", self.correlation_sentence());
+        match &self.noise {
+            Some(noise) => {
+                let _ = writeln!(md, "{}\n", noise.sentence());
+            }
+            None => {
+                let _ = writeln!(
+                    md,
+                    "The stand-alone noise floor was not measured: set `retrain.seeds` to 3 \
+                     (and `retrain.random_k` to 3 or more) to train each random architecture \
+                     with several seeds.\n"
+                );
+            }
+        }
+        let _ = writeln!(md, "{}", self.groups_table().to_markdown());
         let _ = writeln!(md, "{}", self.retrained_table().to_markdown());
         let _ = writeln!(
             md,
@@ -133,13 +266,75 @@ impl Report {
         md
     }
 
+    /// What the correlation over the uniform sample says, with its interval and caveats.
+    pub fn correlation_sentence(&self) -> String {
+        let c = &self.correlation;
+        let seeds = self
+            .retrained
+            .iter()
+            .filter(|r| r.role == Role::Random)
+            .map(|r| r.repeats.len() + 1)
+            .min()
+            .unwrap_or(1);
+        let what = if seeds > 1 {
+            format!("the mean over {seeds} training seeds of stand-alone validation accuracy")
+        } else {
+            "stand-alone validation accuracy".to_string()
+        };
+        let mut text = format!(
+            "Over the {} uniformly sampled architectures (role `random`), one-shot accuracy vs \
+             {what}: {}; 95% bootstrap intervals ({} resamples, seed {}). The top-k are left \
+             out: they were chosen by one-shot accuracy, and selecting on one variable \
+             inflates a correlation.",
+            c.n,
+            c.text(),
+            c.resamples,
+            c.seed
+        );
+        if c.n < FEW {
+            text.push_str(&format!(
+                " With n = {} no correlation can be told from noise: retrain more \
+                 random architectures (`retrain.random_k`, 30 or more) to measure it.",
+                c.n
+            ));
+        }
+        text
+    }
+
+    /// The retrained architectures by role: one-shot and stand-alone accuracy and size.
+    pub fn groups_table(&self) -> Table {
+        let mut t = Table::new(&[
+            ("role", "role"),
+            ("n", "n"),
+            ("one_shot", "one-shot (mean ± std)"),
+            ("one_shot_range", "one-shot range"),
+            ("standalone", "stand-alone val (mean ± std)"),
+            ("standalone_range", "stand-alone range"),
+            ("params", "params (mean ± std)"),
+        ]);
+        let range = |s: &Spread| Cell::text(format!("{:.4}..{:.4}", s.min, s.max));
+        for g in &self.groups {
+            t.push(vec![
+                Cell::text(g.role.as_str()),
+                Cell::Int(g.n as u64),
+                Cell::MeanStd(g.one_shot.mean, g.one_shot.std, 4),
+                range(&g.one_shot),
+                Cell::MeanStd(g.standalone.mean, g.standalone.std, 4),
+                range(&g.standalone),
+                Cell::MeanStd(g.params.mean, g.params.std, 0),
+            ]);
+        }
+        t
+    }
+
     /// Every retrained architecture, one row each.
     pub fn retrained_table(&self) -> Table {
         let mut t = Table::new(&[
             ("role", "role"),
             ("one_shot", "one-shot"),
-            ("validation", "stand-alone val"),
-            ("test", "test"),
+            ("validation", "stand-alone val (mean over seeds)"),
+            ("seeds", "seeds"),
+            ("test", "test (first seed)"),
             ("params", "params"),
             ("macs", "MACs"),
             ("arch", "architecture"),
@@ -149,7 +344,8 @@ impl Report {
             t.push(vec![
                 Cell::text(r.role.as_str()),
                 Cell::Num(r.one_shot.accuracy, 4),
-                Cell::Num(s.validation.accuracy, 4),
+                Cell::Num(r.mean_validation(), 4),
+                Cell::Int(r.repeats.len() as u64 + 1),
                 Cell::Num(s.test.accuracy, 4),
                 Cell::Int(s.stats.params),
                 Cell::Int(s.stats.macs),
@@ -171,5 +367,121 @@ impl Report {
             Some(&scores),
         )?;
         Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Metrics, Standalone};
+    use nas_core::stats::ModelStats;
+
+    fn metrics(accuracy: f64) -> Metrics {
+        Metrics {
+            accuracy,
+            loss: 1.0,
+            examples: 100,
+        }
+    }
+
+    fn standalone(arch: &str, val: f64) -> Standalone {
+        Standalone {
+            arch: arch.to_string(),
+            key: format!("key-{arch}-{val}"),
+            stats: ModelStats {
+                params: 1000,
+                macs: 10_000,
+            },
+            validation: metrics(val),
+            test: metrics(val),
+            init_seed: 0,
+            seconds: 1.0,
+        }
+    }
+
+    fn retrained(role: Role, one_shot: f64, vals: &[f64]) -> Retrained {
+        let arch = format!("a{one_shot}");
+        Retrained {
+            role,
+            one_shot: metrics(one_shot),
+            standalone: standalone(&arch, vals[0]),
+            repeats: vals[1..].iter().map(|&v| standalone(&arch, v)).collect(),
+        }
+    }
+
+    fn evaluated(acc: f64) -> Evaluated {
+        Evaluated {
+            index: 0,
+            arch: "a".into(),
+            accuracy: acc,
+            loss: 1.0,
+            examples: 100,
+        }
+    }
+
+    #[test]
+    fn correlations_leave_the_top_k_out_and_the_noise_floor_pools_seeds() {
+        // The top architecture agrees perfectly and would lift any correlation it were in;
+        // the random ones are ordered by one-shot score with their mean stand-alone
+        // accuracies reversed.
+        let retrained = vec![
+            retrained(Role::Top, 0.9, &[0.95]),
+            retrained(Role::Random, 0.1, &[0.80, 0.82, 0.84]),
+            retrained(Role::Random, 0.2, &[0.78, 0.80, 0.82]),
+            retrained(Role::Random, 0.3, &[0.76, 0.78, 0.80]),
+            retrained(Role::Random, 0.4, &[0.74, 0.76, 0.78]),
+        ];
+        let report = Report::new(
+            "flex".into(),
+            3,
+            "evolution".into(),
+            "k".into(),
+            &[evaluated(0.9)],
+            retrained,
+        )
+        .unwrap();
+        assert_eq!(report.correlation.n, 4);
+        assert!((report.correlation.spearman.value.unwrap() + 1.0).abs() < 1e-12);
+        assert_eq!(report.correlation.seed, 3);
+        let noise = report.noise.as_ref().unwrap();
+        assert_eq!((noise.architectures, noise.seeds), (4, 3));
+        // Each architecture's seeds are 0.02 apart: std 0.02; means 0.82, 0.80, 0.78, 0.76.
+        assert!((noise.seed_std - 0.02).abs() < 1e-12, "{}", noise.seed_std);
+        let between = mean_std(&[0.82, 0.80, 0.78, 0.76]).1;
+        assert!((noise.between_std - between).abs() < 1e-12);
+        assert!((noise.seed_to_seed.spearman.value.unwrap() - 1.0).abs() < 1e-12);
+        let groups: Vec<(Role, usize)> = report.groups.iter().map(|g| (g.role, g.n)).collect();
+        assert_eq!(groups, vec![(Role::Top, 1), (Role::Random, 4)]);
+        let md = report.markdown();
+        assert!(
+            md.contains("n = 4") && md.contains("mean over 3 training seeds"),
+            "{md}"
+        );
+        assert!(
+            md.contains("noise floor over 4 random architectures"),
+            "{md}"
+        );
+        assert!(md.contains("no correlation can be told from noise"), "{md}");
+    }
+
+    #[test]
+    fn without_repeats_there_is_no_noise_floor_and_the_summary_says_how_to_get_one() {
+        let retrained = vec![
+            retrained(Role::Top, 0.9, &[0.95]),
+            retrained(Role::Random, 0.1, &[0.80]),
+            retrained(Role::Random, 0.2, &[0.78]),
+            retrained(Role::Random, 0.3, &[0.79]),
+        ];
+        let report = Report::new(
+            "flex".into(),
+            0,
+            "random".into(),
+            "k".into(),
+            &[evaluated(0.9)],
+            retrained,
+        )
+        .unwrap();
+        assert!(report.noise.is_none());
+        assert!(report.markdown().contains("set `retrain.seeds` to 3"));
     }
 }

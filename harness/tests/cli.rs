@@ -168,9 +168,11 @@ fn kill_when(dir: &Path, ready: impl Fn(&Path) -> bool) -> bool {
 fn quick_run_writes_a_report_that_parses() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("quick");
+    // Three random architectures, each trained with 2 seeds: the noise floor is measured.
     let out = nas()
         .args(["run", "--quick", "--quiet", "--out"])
         .arg(&dir)
+        .args(["--set", "retrain.random_k=3", "--set", "retrain.seeds=2"])
         .output()
         .unwrap();
     check_ok(&out, "nas run --quick");
@@ -189,15 +191,37 @@ fn quick_run_writes_a_report_that_parses() {
         ..Default::default()
     };
     space.parse(best["arch"].as_str().unwrap()).unwrap();
-    assert_eq!(report["budget"], 12);
-    assert_eq!(report["retrained"].as_array().unwrap().len(), 4);
-    assert_eq!(report["correlation"]["n"], 4);
-    let rho = report["correlation"]["spearman"].as_f64();
+    assert_eq!(report["budget"], 24);
+    assert_eq!(report["retrained"].as_array().unwrap().len(), 5);
+    // The correlation is over the uniformly sampled architectures only.
+    let random = report["retrained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["role"] == "random")
+        .count();
+    assert_eq!(random, 3);
+    assert_eq!(report["correlation"]["n"], random);
+    for r in report["retrained"].as_array().unwrap() {
+        let repeats = r["repeats"].as_array().map_or(0, Vec::len);
+        assert_eq!(repeats, usize::from(r["role"] == "random"), "{r}");
+    }
+    assert_eq!(report["noise"]["architectures"], 3);
+    assert_eq!(report["noise"]["seeds"], 2);
+    assert!(report["noise"]["seed_std"].as_f64().unwrap() >= 0.0);
+    let rho = report["correlation"]["spearman"]["value"].as_f64();
     assert!(rho.is_none_or(|r| (-1.0..=1.0).contains(&r)));
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(
+        groups.iter().map(|g| g["n"].as_u64().unwrap()).sum::<u64>(),
+        5
+    );
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.contains("uniformly sampled"), "{summary}");
 
     let search = only_dir(&dir, "search", "evolution-s0-");
-    assert_eq!(count_lines(&search.join("evaluated.jsonl")), 12);
-    assert_eq!(count_lines(&search.join("evaluated.csv")), 13);
+    assert_eq!(count_lines(&search.join("evaluated.jsonl")), 24);
+    assert_eq!(count_lines(&search.join("evaluated.csv")), 25);
     let supernet = only_dir(&dir, "supernet", "");
     for f in [
         "config.toml",
@@ -498,4 +522,39 @@ fn phases_reuse_what_is_valid_and_every_strategy_runs_on_ndarray() {
     assert_eq!(std::fs::read(&log).unwrap(), searched);
     let cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
     assert!(cfg.contains("strategy = \"evolution\""), "{cfg}");
+}
+
+#[test]
+fn a_budget_the_random_start_takes_whole_is_warned_about() {
+    // The defaults evolve: no warning.
+    let out = nas().arg("config").output().unwrap();
+    check_ok(&out, "nas config");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("warning"), "{err}");
+    // A budget within evolution's initial population is random search: said, not refused.
+    let out = nas()
+        .args(["config", "--set", "search.budget=20"])
+        .output()
+        .unwrap();
+    check_ok(&out, "nas config with a small budget");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning")
+            && err.contains("search.budget = 20")
+            && err.contains("'evolution'")
+            && err.contains("search.strategy_config"),
+        "{err}"
+    );
+    let out = nas()
+        .args([
+            "config",
+            "--set",
+            "search.budget=20",
+            "--set",
+            "search.strategy_config.population=10",
+        ])
+        .output()
+        .unwrap();
+    check_ok(&out, "nas config with a fitting population");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
 }

@@ -91,7 +91,7 @@ impl Default for Search {
     fn default() -> Self {
         Search {
             strategy: "evolution".into(),
-            budget: 60,
+            budget: 100,
             eval_batch: 250,
             strategy_config: Table::new(),
         }
@@ -106,6 +106,11 @@ pub struct Retrain {
     pub top_k: usize,
     /// Random architectures of the space to retrain as well (for the correlation).
     pub random_k: usize,
+    /// Training seeds of each random architecture (`retrain.train.seed`, +1, +2, ...).
+    /// With 2 or more the report measures the stand-alone noise floor (seed standard
+    /// deviation, seed-to-seed rank correlation) and correlates one-shot accuracy with the
+    /// mean over seeds.
+    pub seeds: usize,
     /// Images per evaluation batch of stand-alone models.
     pub eval_batch: usize,
     /// Training of each stand-alone model (`augment` comes from `data.augment`).
@@ -117,6 +122,7 @@ impl Default for Retrain {
         Retrain {
             top_k: 3,
             random_k: 3,
+            seeds: 1,
             eval_batch: 250,
             train: StandaloneTrainConfig {
                 epochs: 2,
@@ -202,6 +208,9 @@ impl Config {
         if self.compare.seeds == 0 {
             bail!("compare.seeds must be at least 1");
         }
+        if self.retrain.seeds == 0 {
+            bail!("retrain.seeds must be at least 1");
+        }
         nas_core::strategy::lookup(&self.search.strategy)?;
         for s in &self.compare.strategies {
             nas_core::strategy::lookup(s)?;
@@ -218,9 +227,11 @@ impl Config {
 
     /// A dry-run build of the search strategy and of every compared one, each with its
     /// settings, on `space`: a misspelt or out-of-range setting is an error naming its table.
-    pub fn check_strategies(&self, space: &SearchSpace) -> Result<()> {
+    /// Returns warnings: strategies whose random start takes the whole budget.
+    pub fn check_strategies(&self, space: &SearchSpace) -> Result<Vec<String>> {
         let mut strategies = self.compared_strategies()?;
         strategies.push(self.search.strategy.clone());
+        let mut warnings = Vec::new();
         for s in &strategies {
             let key =
                 if *s == self.search.strategy && !self.compare.strategy_configs.contains_key(s) {
@@ -228,10 +239,21 @@ impl Config {
                 } else {
                     format!("compare.strategy_configs.{s}")
                 };
-            nas_core::strategy::build(s, space, Some(self.strategy_json(s)?), self.seed)
-                .with_context(|| format!("invalid [{key}]"))?;
+            let built =
+                nas_core::strategy::build(s, space, Some(self.strategy_json(s)?), self.seed)
+                    .with_context(|| format!("invalid [{key}]"))?;
+            let random = built.random_start();
+            let warning = format!(
+                "search.budget = {} is not more than the {random} random samples strategy \
+                 '{s}' takes before it learns: its search is random search; raise \
+                 search.budget or shrink [{key}]",
+                self.search.budget
+            );
+            if random > 0 && self.search.budget <= random && !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
         }
-        Ok(())
+        Ok(warnings)
     }
 
     /// The strategies `nas compare` runs: `compare.strategies`, or every registered one.

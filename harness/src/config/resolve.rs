@@ -23,7 +23,8 @@ epochs = 2
 batch_size = 32
 
 [search]
-budget = 12
+# More than evolution's default population of 20, so the smoke test evolves.
+budget = 24
 eval_batch = 200
 
 [retrain]

@@ -83,7 +83,9 @@ impl Prepared {
         standalone_cfg
             .validate()
             .context("invalid [retrain.train]")?;
-        cfg.check_strategies(&space)?;
+        for warning in cfg.check_strategies(&space)? {
+            tracing::warn!("{warning}");
+        }
         let supernet_key = key_of(&SupernetSetup {
             seed: cfg.seed,
             data: &cfg.data,

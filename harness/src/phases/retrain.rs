@@ -32,7 +32,8 @@ struct StandaloneSetup<'a> {
 }
 
 /// `arch` trained stand-alone (or the saved result of an identical earlier training),
-/// with its one-shot score from this run's supernet.
+/// with its one-shot score from this run's supernet; random architectures are trained
+/// with each of `retrain.seeds` seeds.
 pub fn retrain_one<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     oneshot: &mut OneShot<B::InnerBackend>,
@@ -40,21 +41,35 @@ pub fn retrain_one<B: NasAutodiffBackend>(
     role: Role,
 ) -> Result<Retrained> {
     let one_shot = oneshot.score(arch)?;
-    let standalone = train_one(ctx, arch, role)?;
+    let standalone = train_one(ctx, arch, role, 0)?;
+    let seeds = if role == Role::Random {
+        ctx.cfg.retrain.seeds
+    } else {
+        1
+    };
+    let repeats = (1..seeds as u64)
+        .map(|i| train_one(ctx, arch, role, i))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Retrained {
         role,
         one_shot,
         standalone,
+        repeats,
     })
 }
 
+/// One stand-alone training of `arch`, with the training seed moved by `seed_offset`
+/// (which changes the data order and, through the key, the initial weights).
 fn train_one<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     arch: &Architecture,
     role: Role,
+    seed_offset: u64,
 ) -> Result<Standalone> {
     let text = arch.to_string();
-    let train = &ctx.standalone_cfg;
+    let mut train = ctx.standalone_cfg.clone();
+    train.seed = train.seed.wrapping_add(seed_offset);
+    let train = &train;
     let setup = StandaloneSetup {
         arch: &text,
         space: &ctx.space,
@@ -95,9 +110,10 @@ fn train_one<B: NasAutodiffBackend>(
     };
     ctx.run.write_standalone(&result)?;
     tracing::info!(
-        "retrained {} ({}): stand-alone validation {:.4}, test {:.4} in {:.0}s",
+        "retrained {} ({}, training seed {}): stand-alone validation {:.4}, test {:.4} in {:.0}s",
         result.arch,
         role.as_str(),
+        train.seed,
         result.validation.accuracy,
         result.test.accuracy,
         seconds

@@ -111,6 +111,10 @@ pub trait Strategy: Send {
 
     /// The space searched.
     fn space(&self) -> &SearchSpace;
+
+    /// How many of the first evaluations are random samples before the strategy uses
+    /// what it learnt ([`SearchStrategy::random_start`]).
+    fn random_start(&self) -> usize;
 }
 
 /// The seeded, serialisable random generator strategies use (its state saves with them).

@@ -45,6 +45,15 @@ pub trait SearchStrategy: Sized + Send + 'static {
     fn check_state(&self, _state: &Self::State) -> Result<(), String> {
         Ok(())
     }
+
+    /// How many of the first evaluations are random samples taken before the strategy
+    /// uses what it has learnt (regularized evolution: its initial population). A search
+    /// whose budget is not larger is random search under another name, and the harness
+    /// warns. 0 (the default) for strategies that learn from the first evaluation, or
+    /// never do.
+    fn random_start(&self) -> usize {
+        0
+    }
 }
 
 /// A [`SearchStrategy`] with its space and current state: the object-safe [`Strategy`]
@@ -176,5 +185,9 @@ impl<S: SearchStrategy> Strategy for Running<S> {
 
     fn space(&self) -> &SearchSpace {
         &self.space
+    }
+
+    fn random_start(&self) -> usize {
+        self.strategy.random_start()
     }
 }

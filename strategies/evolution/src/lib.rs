@@ -23,9 +23,12 @@ pub struct EvolutionConfig {
 
 impl Default for EvolutionConfig {
     fn default() -> Self {
+        // Sized for budgets of a hundred or a few hundred evaluations (the default search
+        // has 100): a fifth of the budget fills the population, the rest evolves. Real et
+        // al. used 100 and 25 for budgets of thousands.
         EvolutionConfig {
-            population: 100,
-            sample: 25,
+            population: 20,
+            sample: 5,
         }
     }
 }
@@ -113,6 +116,10 @@ impl SearchStrategy for Evolution {
         while s.population.len() > self.config.population {
             s.population.pop_front(); // the oldest, not the worst
         }
+    }
+
+    fn random_start(&self) -> usize {
+        self.config.population
     }
 }
 
