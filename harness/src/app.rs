@@ -7,7 +7,7 @@ use nas_backends::{BackendSpec, BackendTask};
 use nas_core::backend::NasAutodiffBackend;
 use nas_core::space::{Architecture, SearchSpace};
 
-use crate::cli::{Command, CompareArgs, EvalArgs, RunArgs};
+use crate::cli::{Command, CompareArgs, DropoutArgs, EvalArgs, RunArgs, StudyCommand};
 use crate::config::Config;
 use crate::phases::{self, Ctx, OneShot, Prepared};
 use crate::records::{Evaluated, Role};
@@ -23,6 +23,7 @@ enum Work {
     Retrain,
     Eval { arch: String, standalone: bool },
     Compare,
+    DropoutStudy,
 }
 
 struct Job {
@@ -36,7 +37,7 @@ impl BackendTask for Job {
     fn run<B: NasAutodiffBackend>(self, device: B::Device) -> Result<()> {
         // The device works: now the run directory may be written.
         self.prep.run.create(&self.prep.cfg)?;
-        let ctx = Ctx::<B> {
+        let mut ctx = Ctx::<B> {
             prep: self.prep,
             device,
         };
@@ -75,6 +76,11 @@ impl BackendTask for Job {
             }
             Work::Eval { arch, standalone } => eval(&ctx, &arch, standalone),
             Work::Compare => phases::compare(&ctx),
+            Work::DropoutStudy => {
+                let summary = phases::dropout_study(&mut ctx)?;
+                println!("dropout study: {}", summary.display());
+                Ok(())
+            }
         }
     }
 }
@@ -193,6 +199,21 @@ fn eval_command(args: &EvalArgs, ui: Ui) -> Result<()> {
     launch(spec, work, prep)
 }
 
+fn dropout_command(args: &DropoutArgs, ui: Ui) -> Result<()> {
+    let (spec, prep) = prepare(&args.run, ui, |cfg| {
+        // The options are part of the configuration used (and saved).
+        if !args.rates.is_empty() {
+            cfg.study.rates = args.rates.clone();
+        }
+        if let Some(n) = args.archs {
+            cfg.study.archs = n;
+        }
+        *cfg = Config::from_table(toml::Table::try_from(&*cfg)?)?;
+        Ok(())
+    })?;
+    launch(spec, Work::DropoutStudy, prep)
+}
+
 fn compare_command(args: &CompareArgs, ui: Ui) -> Result<()> {
     let (spec, prep) = prepare(&args.run, ui, |cfg| {
         // The options are part of the configuration used (and saved).
@@ -259,6 +280,7 @@ pub fn run(command: Command, ui: Ui) -> Result<()> {
         Command::Retrain(args) => phase(&args, ui, Work::Retrain),
         Command::Eval(args) => eval_command(&args, ui),
         Command::Compare(args) => compare_command(&args, ui),
+        Command::Study(StudyCommand::Dropout(args)) => dropout_command(&args, ui),
     }
 }
 

@@ -41,6 +41,10 @@ pub enum Command {
     Eval(EvalArgs),
     /// Several strategies x several seeds on the same trained supernet, equal budgets.
     Compare(CompareArgs),
+    /// Studies of the one-shot model against stand-alone training (docs/method.md,
+    /// section 6).
+    #[command(subcommand)]
+    Study(StudyCommand),
     /// List the strategies this binary has, with their default settings.
     Strategies,
     /// List the backends this binary has.
@@ -114,6 +118,26 @@ pub struct EvalArgs {
     /// Also retrain it stand-alone and evaluate it on the test images.
     #[arg(long)]
     pub standalone: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StudyCommand {
+    /// One supernet per path-dropout rate; the same uniformly sampled architectures
+    /// scored by each and trained stand-alone once; correlations (with 95% intervals)
+    /// against the rate. Rerun to resume.
+    Dropout(DropoutArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DropoutArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Path-dropout rates, comma separated (default: `study.rates`).
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Vec<f64>,
+    /// Uniformly sampled architectures (default: `study.archs`).
+    #[arg(long)]
+    pub archs: Option<usize>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -6,6 +6,7 @@ use anyhow::Result;
 use plotters::prelude::*;
 
 use crate::records::{Retrained, Role};
+use crate::stats::{Agreement, Estimate};
 
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
@@ -35,7 +36,7 @@ fn equal_spans(a: (f64, f64), b: (f64, f64)) -> ((f64, f64), (f64, f64)) {
 
 /// Scatter of one-shot vs stand-alone validation accuracy, on axes of equal span (a
 /// narrow stand-alone spread looks narrow), each role in its own colour.
-pub fn plot_scatter(path: &Path, retrained: &[Retrained]) -> Result<()> {
+pub fn plot_scatter(path: &Path, title: &str, retrained: &[Retrained]) -> Result<()> {
     let root = SVGBackend::new(path, (640, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err(path))?;
     let (xr, yr) = equal_spans(
@@ -43,10 +44,7 @@ pub fn plot_scatter(path: &Path, retrained: &[Retrained]) -> Result<()> {
         range(retrained.iter().map(Retrained::mean_validation)),
     );
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "One-shot vs stand-alone accuracy (axes of equal span)",
-            ("sans-serif", 18),
-        )
+        .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
@@ -79,6 +77,72 @@ pub fn plot_scatter(path: &Path, retrained: &[Retrained]) -> Result<()> {
             .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));
     }
     finish(chart, root, SeriesLabelPosition::UpperRight, path)
+}
+
+/// Correlations against the path-dropout rate: Spearman and Kendall, each point with its
+/// 95% bootstrap interval as an error bar.
+pub fn plot_correlations(path: &Path, points: &[(f64, Agreement)]) -> Result<()> {
+    let root = SVGBackend::new(path, (640, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err(path))?;
+    let xr = range(points.iter().map(|p| p.0));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "One-shot vs stand-alone rank correlation (95% intervals)",
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(xr.0..xr.1, -1f64..1f64)
+        .map_err(plot_err(path))?;
+    chart
+        .configure_mesh()
+        .x_desc("path-dropout rate r_max")
+        .y_desc("correlation")
+        .draw()
+        .map_err(plot_err(path))?;
+    type Pick = fn(&Agreement) -> Estimate;
+    let series: [(&str, Pick, RGBColor, f64); 2] = [
+        ("Spearman", |a| a.spearman, BLUE, -0.004),
+        ("Kendall tau-b", |a| a.kendall, RED, 0.004),
+    ];
+    for (label, pick, color, shift) in series {
+        // Points with a value, shifted a little sideways so the two bars do not overlap.
+        let pts: Vec<(f64, Estimate)> = points
+            .iter()
+            .filter_map(|(r, a)| pick(a).value.map(|_| (r + shift, pick(a))))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|(r, e)| (*r, e.value.unwrap_or(0.0))),
+                color.stroke_width(2),
+            ))
+            .map_err(plot_err(path))?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.iter().filter_map(|(r, e)| {
+                let (lo, hi) = e.ci95?;
+                Some(ErrorBar::new_vertical(
+                    *r,
+                    lo,
+                    e.value.unwrap_or(0.0),
+                    hi,
+                    color.filled(),
+                    6,
+                ))
+            }))
+            .map_err(plot_err(path))?;
+    }
+    chart
+        .draw_series(LineSeries::new(
+            [(xr.0, 0.0), (xr.1, 0.0)],
+            BLACK.mix(0.3).stroke_width(1),
+        ))
+        .map_err(plot_err(path))?;
+    finish(chart, root, SeriesLabelPosition::LowerRight, path)
 }
 
 /// Draws the legend and writes the file.

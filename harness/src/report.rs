@@ -86,9 +86,15 @@ impl NoiseFloor {
         let runs: Vec<Vec<f64>> = retrained
             .iter()
             .map(Retrained::validation_by_seed)
-            .filter(|v| v.len() >= 2)
             .collect();
-        let seeds = runs.iter().map(Vec::len).min()?;
+        NoiseFloor::of_runs(&runs, seed)
+    }
+
+    /// The noise floor of architectures given as their accuracies by seed (those with
+    /// fewer than 2 seeds are left out; `None` with fewer than 3 left).
+    pub fn of_runs(runs: &[Vec<f64>], seed: u64) -> Option<NoiseFloor> {
+        let runs: Vec<&Vec<f64>> = runs.iter().filter(|v| v.len() >= 2).collect();
+        let seeds = runs.iter().map(|v| v.len()).min()?;
         if runs.len() < 3 {
             return None;
         }
@@ -358,7 +364,11 @@ impl Report {
     /// Writes `report.json`, `summary.md` and the plots; returns the summary's path.
     pub fn write(&self, run: &RunDir, evaluated: &[Evaluated]) -> Result<PathBuf> {
         let summary = run.write_report(self, &self.markdown())?;
-        plot_scatter(&run.plot("oneshot_vs_standalone")?, &self.retrained)?;
+        plot_scatter(
+            &run.plot("oneshot_vs_standalone")?,
+            "One-shot vs stand-alone accuracy (axes of equal span)",
+            &self.retrained,
+        )?;
         let scores: Vec<f64> = evaluated.iter().map(|e| e.accuracy).collect();
         plot_curves(
             &run.plot("search")?,

@@ -558,3 +558,78 @@ fn a_budget_the_random_start_takes_whole_is_warned_about() {
     check_ok(&out, "nas config with a fitting population");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
+
+#[test]
+fn dropout_study_scores_one_sample_with_a_supernet_per_rate_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("study");
+    let ds = dir.to_str().unwrap();
+    // Bad settings are refused before anything is written.
+    for (bad, says) in [
+        (vec!["--rates", "0,1.5"], "1.5"),
+        (vec!["--rates", "0.1,0.1"], "twice"),
+        (vec!["--archs", "2"], "study.archs"),
+    ] {
+        let mut args = vec!["study", "dropout", "--out", ds];
+        args.extend(TINY.iter().copied());
+        args.extend(bad.iter().copied());
+        let e = fails(&args);
+        assert!(e.contains(says), "{bad:?}: {e}");
+        assert!(!dir.exists(), "{bad:?} left {} behind", dir.display());
+    }
+    let run = || {
+        nas()
+            .args(["study", "dropout", "--quiet", "--out", ds])
+            .args(TINY)
+            .args([
+                "--rates",
+                "0,0.5",
+                "--archs",
+                "3",
+                "--set",
+                "retrain.seeds=2",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    check_ok(&out, "nas study dropout");
+    let study = dir.join("study/dropout");
+    let report = read_json(&study.join("report.json"));
+    let rates = report["rates"].as_array().unwrap();
+    assert_eq!(rates.len(), 2);
+    assert_ne!(
+        rates[0]["supernet"], rates[1]["supernet"],
+        "one supernet per rate"
+    );
+    assert_eq!(std::fs::read_dir(dir.join("supernet")).unwrap().count(), 2);
+    for r in rates {
+        assert_eq!(r["scores"].as_array().unwrap().len(), 3);
+        assert_eq!(r["correlation"]["n"], 3);
+    }
+    let archs = report["archs"].as_array().unwrap();
+    assert_eq!(archs.len(), 3);
+    assert!(
+        archs
+            .iter()
+            .all(|a| a["standalone"].as_array().unwrap().len() == 2)
+    );
+    // 3 architectures x 2 seeds, trained once for both rates.
+    assert_eq!(count_files(&dir.join("standalone")), 6);
+    assert_eq!(report["noise"]["seeds"], 2);
+    assert_eq!(count_lines(&study.join("results.csv")), 1 + 2 * 3);
+    for f in ["summary.md", "plots/correlation_vs_rate.svg"] {
+        assert!(study.join(f).is_file(), "{f} missing");
+    }
+    // Run again: everything is read back, nothing is trained, the report is the same.
+    let supernets = std::fs::read_dir(dir.join("supernet")).unwrap().count();
+    let out = run();
+    check_ok(&out, "nas study dropout, again");
+    assert_eq!(
+        std::fs::read_dir(dir.join("supernet")).unwrap().count(),
+        supernets
+    );
+    assert_eq!(count_files(&dir.join("standalone")), 6);
+    let again = read_json(&study.join("report.json"));
+    assert_eq!(again["rates"], report["rates"]);
+}

@@ -35,6 +35,28 @@ pub struct Config {
     pub retrain: Retrain,
     /// Strategy comparison (`nas compare`).
     pub compare: Compare,
+    /// Studies of the one-shot model (`nas study`).
+    pub study: Study,
+}
+
+/// Settings of the studies (`nas study`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Study {
+    /// The path-dropout rates (`r_max`) of the dropout study: one supernet each.
+    pub rates: Vec<f64>,
+    /// Uniformly sampled architectures every study scores and trains stand-alone (each
+    /// with `retrain.seeds` seeds).
+    pub archs: usize,
+}
+
+impl Default for Study {
+    fn default() -> Self {
+        Study {
+            rates: vec![0.0, 0.1, 0.25, 0.5, 0.75],
+            archs: 30,
+        }
+    }
 }
 
 /// Normalisation settings (see `nas_core::ops::LayerConfig`).
@@ -191,6 +213,7 @@ impl Default for Config {
             search: Search::default(),
             retrain: Retrain::default(),
             compare: Compare::default(),
+            study: Study::default(),
         }
     }
 }
@@ -210,6 +233,23 @@ impl Config {
         }
         if self.retrain.seeds == 0 {
             bail!("retrain.seeds must be at least 1");
+        }
+        if self.study.archs < 3 {
+            bail!(
+                "study.archs = {}: a correlation needs at least 3 architectures (30 or more to be told from noise)",
+                self.study.archs
+            );
+        }
+        if self.study.rates.is_empty() {
+            bail!("study.rates is empty: give at least one path-dropout rate");
+        }
+        for (i, r) in self.study.rates.iter().enumerate() {
+            if !(0.0..=1.0).contains(r) {
+                bail!("study.rates: {r} is not a rate in [0, 1]");
+            }
+            if self.study.rates[..i].contains(r) {
+                bail!("study.rates: {r} appears twice");
+            }
         }
         nas_core::strategy::lookup(&self.search.strategy)?;
         for s in &self.compare.strategies {

@@ -8,6 +8,7 @@
 mod compare;
 mod retrain;
 mod search;
+mod study;
 mod train;
 
 use std::time::Instant;
@@ -27,6 +28,7 @@ use crate::ui::Ui;
 pub use compare::compare;
 pub use retrain::{retrain, retrain_candidates, retrain_one};
 pub use search::{OneShot, finished_search, search};
+pub use study::dropout_study;
 pub use train::{supernet, trained_supernet};
 
 /// A configuration checked as a whole, with its data loaded: what every phase needs
@@ -114,6 +116,13 @@ impl Prepared {
             ui,
             backend,
         })
+    }
+
+    /// Switches the supernet settings to path-dropout rate `r_max` (and the supernet key
+    /// with them): the phases then train, load and score that supernet.
+    pub fn set_drop_rate(&mut self, r_max: f64) {
+        self.supernet_cfg.drop_path.r_max = r_max;
+        self.supernet_key = key_of(&self.supernet_setup());
     }
 
     fn supernet_setup(&self) -> SupernetSetup<'_> {

@@ -60,7 +60,7 @@ pub fn retrain_one<B: NasAutodiffBackend>(
 
 /// One stand-alone training of `arch`, with the training seed moved by `seed_offset`
 /// (which changes the data order and, through the key, the initial weights).
-fn train_one<B: NasAutodiffBackend>(
+pub(crate) fn train_one<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     arch: &Architecture,
     role: Role,

@@ -13,6 +13,7 @@
 //! RUN/standalone/KEY.json                  one stand-alone training (KEY hashes arch + setup)
 //! RUN/report.json, RUN/summary.md, RUN/plots/*.svg    the last run's report
 //! RUN/compare/summary.md|results.csv|results.json|curves.svg   the last comparison
+//! RUN/study/dropout/summary.md|report.json|results.csv|plots/   the last dropout study
 //! ```
 //!
 //! Every result is keyed by what it depends on, so runs with other settings in the same
@@ -120,6 +121,32 @@ impl RunDir {
         let dir = self.path("compare");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(dir.join("curves.svg"))
+    }
+
+    /// Where plot `name` of study `study` goes (`study/STUDY/plots/NAME.svg`).
+    pub fn study_plot(&self, study: &str, name: &str) -> Result<PathBuf> {
+        let dir = self.path("study").join(study).join("plots");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir.join(format!("{name}.svg")))
+    }
+
+    /// Writes study `study`: `report.json`, `summary.md` (`markdown`) and the rows as
+    /// `results.csv` and `results.json`; returns the summary's path.
+    pub fn write_study<T: Serialize>(
+        &self,
+        study: &str,
+        report: &T,
+        markdown: &str,
+        rows: &Table,
+    ) -> Result<PathBuf> {
+        let dir = self.path("study").join(study);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        write_json(&dir.join("report.json"), report)?;
+        write_atomic(&dir.join("results.csv"), &rows.to_csv()?)?;
+        write_json(&dir.join("results.json"), &rows.to_json())?;
+        let summary = dir.join("summary.md");
+        write_atomic(&summary, markdown.as_bytes())?;
+        Ok(summary)
     }
 
     /// Writes a comparison: `summary.md` (`markdown`) and the rows as `results.csv` and
