@@ -606,7 +606,18 @@ fn dropout_study_scores_one_sample_with_a_supernet_per_rate_and_resumes() {
     for r in rates {
         assert_eq!(r["scores"].as_array().unwrap().len(), 3);
         assert_eq!(r["correlation"]["n"], 3);
+        let kl = r["kl"].as_array().unwrap();
+        assert_eq!(kl.len(), 3);
+        assert!(kl.iter().all(|k| k.as_f64().unwrap() >= 0.0), "{kl:?}");
+        assert_eq!(r["kl_vs_standalone"]["n"], 3);
+        assert_eq!(r["params_vs_one_shot"]["n"], 3);
     }
+    assert!(report["kl_examples"].as_u64().unwrap() > 0);
+    let summary = std::fs::read_to_string(study.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("KL divergence") && summary.contains("Size bias"),
+        "{summary}"
+    );
     let archs = report["archs"].as_array().unwrap();
     assert_eq!(archs.len(), 3);
     assert!(

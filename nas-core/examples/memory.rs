@@ -14,7 +14,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
-use nas_core::network::{NetworkMask, Plan};
+use nas_core::network::Plan;
 use nas_core::ops::LayerConfig;
 use nas_core::space::SearchSpace;
 use nas_core::supernet::Supernet;
@@ -82,9 +82,7 @@ fn main() {
                 .with_nesterov(true),
         ))
         .init::<B, Supernet<B>>();
-    let plan = Plan {
-        ghosts: vec![NetworkMask::all_on(&space)],
-    };
+    let plan = Plan::all_on(&space);
     let built_kb = status_kb("VmRSS");
     for _ in 0..steps {
         let m = model.take().expect("the model");

@@ -115,6 +115,14 @@ impl Plan {
         }
     }
 
+    /// One ghost batch with every path on (the whole supernet, e.g. the reference of the
+    /// KL analysis).
+    pub fn all_on(space: &SearchSpace) -> Self {
+        Plan {
+            ghosts: vec![NetworkMask::all_on(space)],
+        }
+    }
+
     /// Whether operation `op` of block `block` of cell `cell` is computed in any ghost batch.
     pub fn computes(&self, cell: usize, block: usize, op: usize) -> bool {
         self.ghosts

@@ -48,6 +48,10 @@ pub struct Study {
     /// Uniformly sampled architectures every study scores and trains stand-alone (each
     /// with `retrain.seeds` seeds).
     pub archs: usize,
+    /// Training images (a seeded sample) on which each supernet's predictions with every
+    /// path on are compared with each architecture's, by symmetric KL divergence
+    /// (0: no KL analysis).
+    pub kl_examples: usize,
 }
 
 impl Default for Study {
@@ -55,6 +59,7 @@ impl Default for Study {
         Study {
             rates: vec![0.0, 0.1, 0.25, 0.5, 0.75],
             archs: 30,
+            kl_examples: 500,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! `nas study dropout`: how the path-dropout rate changes the one-shot model's ranking
-//! (docs/method.md, section 6).
+//! `nas study dropout`: how the path-dropout rate changes the one-shot model's ranking,
+//! what the supernet learns (KL divergence to every path on) and whether it favours large
+//! architectures (docs/method.md, section 6).
 //!
 //! One supernet per rate (each an ordinary supernet of the run directory: keyed by its
 //! settings, resumable on its own, shared with `nas run`), the same uniformly sampled
@@ -9,8 +10,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use burn::module::AutodiffModule;
 use nas_core::backend::NasAutodiffBackend;
+use nas_core::data::ImageDataset;
+use nas_core::eval::{OneShotEvaluator, symmetric_kl};
+use nas_core::network::Plan;
+use nas_core::space::Architecture;
+use nas_core::supernet::Supernet;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, OneShot, retrain::train_one, retrain_candidates, supernet};
@@ -18,7 +27,7 @@ use crate::export::{Cell, Table};
 use crate::plots::{plot_correlations, plot_scatter};
 use crate::records::{Retrained, Role, Standalone};
 use crate::report::{NoiseFloor, Spread};
-use crate::stats::{Agreement, RESAMPLES};
+use crate::stats::{Agreement, RESAMPLES, mean_std};
 
 /// One rate of the dropout study.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,6 +43,20 @@ pub struct RateResult {
     /// The one-shot accuracy of each architecture, in the order of
     /// [`DropoutReport::archs`].
     pub scores: Vec<f64>,
+    /// Symmetric KL divergence between the supernet's predictions with every path on and
+    /// each architecture's, on the KL examples (empty without a KL analysis).
+    pub kl: Vec<f64>,
+    /// KL divergence vs stand-alone accuracy (the paper expects a negative relation).
+    pub kl_vs_standalone: Option<Agreement>,
+    /// KL divergence vs one-shot accuracy.
+    pub kl_vs_one_shot: Option<Agreement>,
+    /// Parameters vs one-shot accuracy (size bias of the one-shot model).
+    pub params_vs_one_shot: Agreement,
+    /// The stand-alone accuracy (mean over seeds) of the `top_k` architectures by one-shot
+    /// accuracy.
+    pub top_standalone: Spread,
+    /// Their parameter counts.
+    pub top_params: Spread,
 }
 
 /// One architecture of the sample.
@@ -66,6 +89,16 @@ pub struct DropoutReport {
     pub standalone: Spread,
     /// The stand-alone noise floor (with 2 or more seeds).
     pub noise: Option<NoiseFloor>,
+    /// Parameters vs stand-alone accuracy over the sample.
+    pub params_vs_standalone: Agreement,
+    /// How many architectures the "top" and "largest" groups have (`retrain.top_k`).
+    pub top_k: usize,
+    /// The stand-alone accuracy of the `top_k` largest architectures (by parameters).
+    pub largest_standalone: Spread,
+    /// Their parameter counts.
+    pub largest_params: Spread,
+    /// Training images of the KL analysis (0: none).
+    pub kl_examples: usize,
     /// One entry per rate, in the order given.
     pub rates: Vec<RateResult>,
     /// Wall time of the whole study in this invocation, in seconds.
@@ -84,6 +117,7 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<PathBuf>
         sample.len()
     );
     let base_rate = ctx.supernet_cfg.drop_path.r_max;
+    let kl_data = kl_examples(&ctx.data.train, ctx.cfg.study.kl_examples, ctx.cfg.seed);
     let mut scored = Vec::with_capacity(rates.len());
     for &rate in &rates {
         ctx.prep.set_drop_rate(rate);
@@ -93,12 +127,16 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<PathBuf>
             .iter()
             .map(|(arch, _)| oneshot.score(arch))
             .collect::<Result<Vec<_>>>()?;
+        let kl = match &kl_data {
+            Some(data) => kl_divergences(ctx, &net, data, &sample)?,
+            None => Vec::new(),
+        };
         tracing::info!(
             "rate {rate}: supernet {}, {} architectures scored",
             ctx.supernet_key,
             scores.len()
         );
-        scored.push((rate, ctx.supernet_key.clone(), scores));
+        scored.push((rate, ctx.supernet_key.clone(), scores, kl));
     }
     ctx.prep.set_drop_rate(base_rate);
 
@@ -123,8 +161,23 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<PathBuf>
             test: runs.iter().map(|r| r.test.accuracy).collect(),
         })
         .collect();
+    let means: Vec<f64> = archs
+        .iter()
+        .map(|a| a.standalone.iter().sum::<f64>() / a.standalone.len() as f64)
+        .collect();
+    let params: Vec<f64> = archs.iter().map(|a| a.params as f64).collect();
+    let top_k = ctx.cfg.retrain.top_k.clamp(1, archs.len());
+    // The groups of the size-bias table: the top_k of the sample by some key.
+    let group = |key: &[f64]| {
+        let mut order: Vec<usize> = (0..key.len()).collect();
+        order.sort_by(|&a, &b| key[b].total_cmp(&key[a]).then(a.cmp(&b)));
+        let pick =
+            |v: &[f64]| Spread::of(&order[..top_k].iter().map(|&i| v[i]).collect::<Vec<_>>());
+        (pick(&means), pick(&params))
+    };
+    let agree = |x: &[f64], y: &[f64]| Agreement::of(x, y, RESAMPLES, ctx.cfg.seed);
     let mut results = Vec::new();
-    for (k, (rate, key, scores)) in scored.into_iter().enumerate() {
+    for (k, (rate, key, scores, kl)) in scored.into_iter().enumerate() {
         let retrained: Vec<Retrained> = scores
             .iter()
             .zip(&trained)
@@ -143,18 +196,22 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<PathBuf>
             &format!("One-shot vs stand-alone, r = {rate} (equal spans)"),
             &retrained,
         )?;
+        let (top_standalone, top_params) = group(&x);
         results.push(RateResult {
             rate,
             supernet: key,
-            correlation: Agreement::of(&x, &y, RESAMPLES, ctx.cfg.seed),
+            correlation: agree(&x, &y),
             one_shot: Spread::of(&x),
+            kl_vs_standalone: (!kl.is_empty()).then(|| agree(&kl, &y)),
+            kl_vs_one_shot: (!kl.is_empty()).then(|| agree(&kl, &x)),
+            params_vs_one_shot: agree(&params, &x),
+            top_standalone,
+            top_params,
             scores: x,
+            kl,
         });
     }
-    let means: Vec<f64> = archs
-        .iter()
-        .map(|a| a.standalone.iter().sum::<f64>() / a.standalone.len() as f64)
-        .collect();
+    let (largest_standalone, largest_params) = group(&params);
     let by_seed: Vec<Vec<f64>> = archs.iter().map(|a| a.standalone.clone()).collect();
     let report = DropoutReport {
         backend: ctx.backend.clone(),
@@ -162,6 +219,11 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<PathBuf>
         seeds,
         standalone: Spread::of(&means),
         noise: NoiseFloor::of_runs(&by_seed, ctx.cfg.seed),
+        params_vs_standalone: agree(&params, &means),
+        top_k,
+        largest_standalone,
+        largest_params,
+        kl_examples: kl_data.as_ref().map_or(0, ImageDataset::len),
         archs,
         rates: results,
         seconds: start.elapsed().as_secs_f64(),
@@ -178,6 +240,39 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<PathBuf>
     let (md, rows) = dropout_markdown(&report);
     print!("{}", rate_table(&report).to_markdown());
     ctx.run.write_study("dropout", &report, &md, &rows)
+}
+
+/// A seeded sample of `n` training images for the KL analysis (`None` for 0).
+fn kl_examples(train: &ImageDataset, n: usize, seed: u64) -> Option<ImageDataset> {
+    if n == 0 || train.is_empty() {
+        return None;
+    }
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x004B_4C00);
+    let picked = rand::seq::index::sample(&mut rng, train.len(), n.min(train.len())).into_vec();
+    Some(train.select(&picked))
+}
+
+/// For each architecture, the symmetric KL divergence between `net`'s predictions with
+/// every path on and with only the architecture's paths on, over `data` (in batches of
+/// `search.eval_batch`, batch statistics as in one-shot scoring).
+fn kl_divergences<B: NasAutodiffBackend>(
+    ctx: &Ctx<B>,
+    net: &Supernet<B>,
+    data: &ImageDataset,
+    sample: &[(Architecture, Role)],
+) -> Result<Vec<f64>> {
+    let eval = OneShotEvaluator::new(
+        net.valid(),
+        data.clone(),
+        ctx.cfg.search.eval_batch,
+        ctx.device.clone(),
+    )
+    .context("setting up the KL analysis")?;
+    let reference = eval.predict_plan(&Plan::all_on(&ctx.space));
+    sample
+        .iter()
+        .map(|(arch, _)| Ok(symmetric_kl(&reference, &eval.predict(arch)?)))
+        .collect()
 }
 
 /// One row per rate: the correlations with their intervals and the one-shot spread.
@@ -210,7 +305,7 @@ fn rate_table(r: &DropoutReport) -> Table {
 fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
     let s = &r.standalone;
     let mut md = format!(
-        "# Path-dropout study\n\n\
+        "# Path dropout, KL divergence and size bias of the one-shot model\n\n\
          {} uniformly sampled architectures, each scored one-shot by one supernet per \
          path-dropout rate and trained stand-alone with {} seed(s); backend `{}`, seed {}, \
          {:.0} s in this invocation. Correlations are of one-shot accuracy with stand-alone \
@@ -228,6 +323,73 @@ fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
         s.min,
         s.max
     );
+    if r.kl_examples > 0 {
+        let mut kl = Table::new(&[
+            ("rate", "r_max"),
+            ("kl", "symmetric KL (mean ± std)"),
+            ("kl_vs_standalone", "Spearman(KL, stand-alone) [95% CI]"),
+            ("kl_vs_one_shot", "Spearman(KL, one-shot) [95% CI]"),
+        ]);
+        for x in &r.rates {
+            let (m, sd) = mean_std(&x.kl);
+            let text = |a: &Option<Agreement>| {
+                Cell::text(a.as_ref().map_or("n/a".to_string(), |a| a.spearman.text()))
+            };
+            kl.push(vec![
+                Cell::Num(x.rate, 3),
+                Cell::MeanStd(m, sd, 4),
+                text(&x.kl_vs_standalone),
+                text(&x.kl_vs_one_shot),
+            ]);
+        }
+        md.push_str(&format!(
+            "## What the supernet learns (KL divergence)\n\nOn {} training images, the \
+             symmetric KL divergence between each supernet's predictions with every path on \
+             and with only one architecture's paths on (the paper's figure 6: architectures \
+             close to the whole supernet should be the better ones, a negative correlation \
+             with stand-alone accuracy).\n\n{}\n",
+            r.kl_examples,
+            kl.to_markdown()
+        ));
+    }
+    let mut size = Table::new(&[
+        ("group", "group"),
+        ("n", "n"),
+        ("standalone", "stand-alone val (mean ± std)"),
+        ("params", "params (mean ± std)"),
+        ("params_vs_one_shot", "Spearman(params, one-shot) [95% CI]"),
+    ]);
+    let all_params: Vec<f64> = r.archs.iter().map(|a| a.params as f64).collect();
+    let p = Spread::of(&all_params);
+    size.push(vec![
+        Cell::text("the whole sample"),
+        Cell::Int(r.archs.len() as u64),
+        Cell::MeanStd(s.mean, s.std, 4),
+        Cell::MeanStd(p.mean, p.std, 0),
+        Cell::text(""),
+    ]);
+    size.push(vec![
+        Cell::text(format!("the {} largest", r.top_k)),
+        Cell::Int(r.top_k as u64),
+        Cell::MeanStd(r.largest_standalone.mean, r.largest_standalone.std, 4),
+        Cell::MeanStd(r.largest_params.mean, r.largest_params.std, 0),
+        Cell::text(""),
+    ]);
+    for x in &r.rates {
+        size.push(vec![
+            Cell::text(format!("top {} by one-shot, r = {}", r.top_k, x.rate)),
+            Cell::Int(r.top_k as u64),
+            Cell::MeanStd(x.top_standalone.mean, x.top_standalone.std, 4),
+            Cell::MeanStd(x.top_params.mean, x.top_params.std, 0),
+            Cell::text(x.params_vs_one_shot.spearman.text()),
+        ]);
+    }
+    md.push_str(&format!(
+        "## Size bias\n\nDoes the one-shot model favour large architectures (the paper's \
+         table 1)? Over the sample, Spearman(params, stand-alone) = {}.\n\n{}\n",
+        r.params_vs_standalone.spearman.text(),
+        size.to_markdown()
+    ));
     md.push_str(&match &r.noise {
         Some(n) => format!("{}\n\n", n.sentence()),
         None => "The stand-alone noise floor was not measured: set `retrain.seeds` to 3.\n\n"
@@ -241,16 +403,18 @@ fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
         ("rate", "r_max"),
         ("arch", "architecture"),
         ("one_shot", "one-shot"),
+        ("kl", "symmetric KL"),
         ("standalone", "stand-alone val (mean over seeds)"),
         ("params", "params"),
         ("macs", "MACs"),
     ]);
     for x in &r.rates {
-        for (a, score) in r.archs.iter().zip(&x.scores) {
+        for (i, (a, score)) in r.archs.iter().zip(&x.scores).enumerate() {
             rows.push(vec![
                 Cell::Num(x.rate, 3),
                 Cell::code(a.arch.clone()),
                 Cell::Num(*score, 4),
+                Cell::opt(x.kl.get(i).copied(), 4),
                 Cell::Num(
                     a.standalone.iter().sum::<f64>() / a.standalone.len() as f64,
                     4,
