@@ -166,20 +166,45 @@ where
     Ok(())
 }
 
-/// Search curves: each series is (label, best-so-far values); `points` optionally adds
-/// the raw scores of a single search.
+/// One line of a curve plot: a label, its values, and optionally a standard deviation
+/// at each point (drawn as a shaded band of plus or minus one).
+#[derive(Debug, Clone)]
+pub struct Curve {
+    /// Legend text.
+    pub label: String,
+    /// The values, at evaluations 1, 2, ...
+    pub values: Vec<f64>,
+    /// Standard deviation at each point (e.g. over seeds).
+    pub std: Option<Vec<f64>>,
+}
+
+/// Search curves: each series is a best-so-far [`Curve`]; `points` optionally adds the
+/// raw scores of a single search.
 pub fn plot_curves(
     path: &Path,
     title: &str,
-    series: &[(String, Vec<f64>)],
+    series: &[Curve],
     points: Option<&[f64]>,
 ) -> Result<()> {
     let root = SVGBackend::new(path, (640, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err(path))?;
-    let n = series.iter().map(|s| s.1.len()).max().unwrap_or(1).max(2);
+    let n = series
+        .iter()
+        .map(|s| s.values.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let band = |c: &Curve, sign: f64| -> Vec<f64> {
+        let std = c.std.as_deref().unwrap_or(&[]);
+        c.values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + sign * std.get(i).copied().unwrap_or(0.0))
+            .collect()
+    };
     let all = series
         .iter()
-        .flat_map(|s| s.1.iter().copied())
+        .flat_map(|c| [band(c, -1.0), band(c, 1.0)].concat())
         .chain(points.unwrap_or(&[]).iter().copied());
     let yr = range(all);
     let mut chart = ChartBuilder::on(&root)
@@ -204,15 +229,40 @@ pub fn plot_curves(
             )
             .map_err(plot_err(path))?;
     }
-    for (k, (label, ys)) in series.iter().enumerate() {
+    for (k, curve) in series.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
+        if curve.std.is_some() {
+            // The band: up along mean + std, back along mean - std.
+            let (hi, lo) = (band(curve, 1.0), band(curve, -1.0));
+            let outline: Vec<(f64, f64)> = hi
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| ((i + 1) as f64, v))
+                .chain(
+                    lo.iter()
+                        .enumerate()
+                        .rev()
+                        .map(|(i, &v)| ((i + 1) as f64, v)),
+                )
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    color.mix(0.15).filled(),
+                )))
+                .map_err(plot_err(path))?;
+        }
         chart
             .draw_series(LineSeries::new(
-                ys.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)),
+                curve
+                    .values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| ((i + 1) as f64, v)),
                 color.stroke_width(2),
             ))
             .map_err(plot_err(path))?
-            .label(label.clone())
+            .label(curve.label.clone())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });

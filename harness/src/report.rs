@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::export::{Cell, Table};
-use crate::plots::{plot_curves, plot_scatter};
+use crate::plots::{Curve, plot_curves, plot_scatter};
 use crate::records::{Evaluated, Retrained, Role, best_of};
 use crate::rundir::RunDir;
 use crate::stats::{Agreement, RESAMPLES, best_so_far, mean_std};
@@ -373,7 +373,11 @@ impl Report {
         plot_curves(
             &run.plot("search")?,
             &format!("Search ({})", self.strategy),
-            &[("best so far".into(), best_so_far(&scores))],
+            &[Curve {
+                label: "best so far".into(),
+                values: best_so_far(&scores),
+                std: None,
+            }],
             Some(&scores),
         )?;
         Ok(summary)

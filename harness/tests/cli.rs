@@ -443,7 +443,13 @@ fn compare_runs_strategies_and_seeds_on_one_supernet() {
         summary.contains("| random |") && summary.contains("| evolution |"),
         "{summary}"
     );
-    assert!(dir.join("compare/curves.svg").is_file());
+    // Several seeds: each mean curve has its band of one standard deviation.
+    let svg = std::fs::read_to_string(dir.join("compare/curves.svg")).unwrap();
+    assert!(svg.contains("<polygon"), "no std band in curves.svg");
+    assert!(
+        summary.contains("Against random search") && summary.contains("standard error"),
+        "{summary}"
+    );
     // One supernet served every search.
     assert!(
         only_dir(&dir, "supernet", "")

@@ -10,7 +10,7 @@ use nas_core::backend::NasAutodiffBackend;
 
 use super::{Ctx, OneShot, retrain_one, search, supernet};
 use crate::export::{Cell, Table};
-use crate::plots::plot_curves;
+use crate::plots::{Curve, plot_curves};
 use crate::records::{Role, best_of};
 use crate::stats::{best_so_far, mean_std};
 
@@ -78,17 +78,21 @@ pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<()> {
             line.push(Cell::MeanStd(tm, ts, 4));
         }
         summary.push(line);
-        // Mean best-so-far curve over seeds.
+        // Mean and standard deviation of the best-so-far curves over seeds.
         let n = per_seed.iter().map(Vec::len).min().unwrap_or(0);
-        let mean: Vec<f64> = (0..n)
-            .map(|i| per_seed.iter().map(|c| c[i]).sum::<f64>() / per_seed.len() as f64)
-            .collect();
-        curves.push((s.clone(), mean));
+        let (mean, std): (Vec<f64>, Vec<f64>) = (0..n)
+            .map(|i| mean_std(&per_seed.iter().map(|c| c[i]).collect::<Vec<_>>()))
+            .unzip();
+        curves.push(Curve {
+            label: s.clone(),
+            values: mean,
+            std: (per_seed.len() > 1).then_some(std),
+        });
     }
     plot_curves(
         &ctx.run.compare_curves()?,
         &format!(
-            "Best one-shot accuracy so far, mean of {} seeds",
+            "Best one-shot accuracy so far, mean ± std over {} seeds",
             seeds.len()
         ),
         &curves,
