@@ -7,7 +7,7 @@ use nas_backends::{BackendSpec, BackendTask};
 use nas_core::backend::NasAutodiffBackend;
 use nas_core::space::{Architecture, SearchSpace};
 
-use crate::cli::{Command, CompareArgs, DropoutArgs, EvalArgs, RunArgs, StudyCommand};
+use crate::cli::{Command, CompareArgs, DropoutArgs, EvalArgs, RunArgs, StudyCommand, WorkerArgs};
 use crate::config::Config;
 use crate::phases::{self, Ctx, OneShot, Prepared};
 use crate::records::{Evaluated, Role};
@@ -21,9 +21,17 @@ enum Work {
     Train,
     Search,
     Retrain,
-    Eval { arch: String, standalone: bool },
+    Eval {
+        arch: String,
+        standalone: bool,
+    },
     Compare,
     DropoutStudy,
+    Standalone {
+        arch: String,
+        role: Role,
+        seed_offset: u64,
+    },
 }
 
 struct Job {
@@ -35,8 +43,11 @@ impl BackendTask for Job {
     type Output = Result<()>;
 
     fn run<B: NasAutodiffBackend>(self, device: B::Device) -> Result<()> {
-        // The device works: now the run directory may be written.
-        self.prep.run.create(&self.prep.cfg)?;
+        // The device works: now the run directory may be written (a worker leaves the
+        // saved configuration, which it read, as it is).
+        if !matches!(self.work, Work::Standalone { .. }) {
+            self.prep.run.create(&self.prep.cfg)?;
+        }
         let mut ctx = Ctx::<B> {
             prep: self.prep,
             device,
@@ -76,6 +87,20 @@ impl BackendTask for Job {
             }
             Work::Eval { arch, standalone } => eval(&ctx, &arch, standalone),
             Work::Compare => phases::compare(&ctx),
+            Work::Standalone {
+                arch,
+                role,
+                seed_offset,
+            } => {
+                let arch = parse_arch(&ctx.space, &arch)?;
+                let jobs = [phases::Job {
+                    arch,
+                    role,
+                    seed_offset,
+                }];
+                phases::train_all(&ctx, &jobs)?;
+                Ok(())
+            }
             Work::DropoutStudy => {
                 let summary = phases::dropout_study(&mut ctx)?;
                 println!("dropout study: {}", summary.display());
@@ -199,6 +224,22 @@ fn eval_command(args: &EvalArgs, ui: Ui) -> Result<()> {
     launch(spec, work, prep)
 }
 
+fn worker_command(args: &WorkerArgs, ui: Ui) -> Result<()> {
+    let run = RunDir::new(&args.out);
+    let Some(mut cfg) = run.saved_config()? else {
+        bail!("{} has no saved configuration", args.out.display());
+    };
+    // A worker trains one model itself.
+    cfg.retrain.workers = 1;
+    let prep = Prepared::new(cfg, run, ui, args.backend.clone())?;
+    let work = Work::Standalone {
+        arch: args.arch.clone(),
+        role: args.role,
+        seed_offset: args.seed_offset,
+    };
+    launch(args.backend.parse()?, work, prep)
+}
+
 fn dropout_command(args: &DropoutArgs, ui: Ui) -> Result<()> {
     let (spec, prep) = prepare(&args.run, ui, |cfg| {
         // The options are part of the configuration used (and saved).
@@ -281,6 +322,7 @@ pub fn run(command: Command, ui: Ui) -> Result<()> {
         Command::Eval(args) => eval_command(&args, ui),
         Command::Compare(args) => compare_command(&args, ui),
         Command::Study(StudyCommand::Dropout(args)) => dropout_command(&args, ui),
+        Command::StandaloneWorker(args) => worker_command(&args, ui),
     }
 }
 

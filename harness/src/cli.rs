@@ -45,6 +45,9 @@ pub enum Command {
     /// section 6).
     #[command(subcommand)]
     Study(StudyCommand),
+    /// One stand-alone training in a worker process (started by the harness itself).
+    #[command(hide = true)]
+    StandaloneWorker(WorkerArgs),
     /// List the strategies this binary has, with their default settings.
     Strategies,
     /// List the backends this binary has.
@@ -118,6 +121,24 @@ pub struct EvalArgs {
     /// Also retrain it stand-alone and evaluate it on the test images.
     #[arg(long)]
     pub standalone: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    /// The run directory, whose saved configuration the worker uses.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub backend: String,
+    /// The architecture in text form.
+    #[arg(long)]
+    pub arch: String,
+    /// How far the training seed is moved from `retrain.train.seed`.
+    #[arg(long)]
+    pub seed_offset: u64,
+    /// Why it is trained (for the log).
+    #[arg(long)]
+    pub role: crate::records::Role,
 }
 
 #[derive(Subcommand, Debug)]

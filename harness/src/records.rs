@@ -20,6 +20,17 @@ pub enum Role {
     User,
 }
 
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Role, String> {
+        [Role::Top, Role::Random, Role::Winner, Role::User]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role '{s}': top, random, winner or user"))
+    }
+}
+
 impl Role {
     /// The name used in tables and plots.
     pub fn as_str(self) -> &'static str {

@@ -650,3 +650,29 @@ fn dropout_study_scores_one_sample_with_a_supernet_per_rate_and_resumes() {
     let again = read_json(&study.join("report.json"));
     assert_eq!(again["rates"], report["rates"]);
 }
+
+#[test]
+fn stand_alone_trainings_in_worker_processes_give_the_same_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    let out = nas().args(run_args(&one)).arg("--quiet").output().unwrap();
+    check_ok(&out, "nas run, one worker");
+    let out = nas()
+        .args(run_args(&two))
+        .args(["--quiet", "--set", "retrain.workers=2"])
+        .output()
+        .unwrap();
+    check_ok(&out, "nas run, two workers");
+    let (log_one, standalone_one, report_one) = results(&one);
+    let (log_two, standalone_two, report_two) = results(&two);
+    assert_eq!(log_one, log_two);
+    assert_eq!(standalone_one.len(), 4);
+    assert_eq!(standalone_one, standalone_two, "workers changed a training");
+    assert_eq!(report_one["retrained"], report_two["retrained"]);
+    // Each worker logged to its own file; the saved configuration is the parent's.
+    let logs = std::fs::read_dir(two.join("logs")).unwrap().count();
+    assert_eq!(logs, 4);
+    let cfg = std::fs::read_to_string(two.join("config.toml")).unwrap();
+    assert!(cfg.contains("workers = 2"), "{cfg}");
+    assert!(!one.join("logs").exists());
+}

@@ -138,6 +138,10 @@ pub struct Retrain {
     /// deviation, seed-to-seed rank correlation) and correlates one-shot accuracy with the
     /// mean over seeds.
     pub seeds: usize,
+    /// Stand-alone trainings run side by side, each in its own worker process on an equal
+    /// share of the cores (1: one at a time, in this process). The results do not depend
+    /// on it.
+    pub workers: usize,
     /// Images per evaluation batch of stand-alone models.
     pub eval_batch: usize,
     /// Training of each stand-alone model (`augment` comes from `data.augment`).
@@ -150,6 +154,7 @@ impl Default for Retrain {
             top_k: 3,
             random_k: 3,
             seeds: 1,
+            workers: 1,
             eval_batch: 250,
             train: StandaloneTrainConfig {
                 epochs: 2,
@@ -238,6 +243,9 @@ impl Config {
         }
         if self.retrain.seeds == 0 {
             bail!("retrain.seeds must be at least 1");
+        }
+        if self.retrain.workers == 0 {
+            bail!("retrain.workers must be at least 1");
         }
         if self.study.archs < 3 {
             bail!(

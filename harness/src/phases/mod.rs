@@ -10,6 +10,7 @@ mod retrain;
 mod search;
 mod study;
 mod train;
+mod workers;
 
 use std::time::Instant;
 
@@ -30,6 +31,7 @@ pub use retrain::{retrain, retrain_candidates, retrain_one};
 pub use search::{OneShot, finished_search, search};
 pub use study::dropout_study;
 pub use train::{supernet, trained_supernet};
+pub use workers::{Job, train_all};
 
 /// A configuration checked as a whole, with its data loaded: what every phase needs
 /// except the device.

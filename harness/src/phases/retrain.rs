@@ -15,6 +15,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
 
+use super::workers::{Job, train_all};
 use super::{Ctx, OneShot};
 use crate::records::{Evaluated, Retrained, Role, Standalone};
 use crate::rundir::{key_of, seed_of};
@@ -58,8 +59,46 @@ pub fn retrain_one<B: NasAutodiffBackend>(
     })
 }
 
+/// The training settings of `arch`'s training number `seed_offset` (its seed moved).
+fn seeded_training<B: NasAutodiffBackend>(
+    ctx: &Ctx<B>,
+    seed_offset: u64,
+) -> nas_core::train::StandaloneTrainConfig {
+    let mut train = ctx.standalone_cfg.clone();
+    train.seed = train.seed.wrapping_add(seed_offset);
+    train
+}
+
+/// The key of `arch`'s stand-alone training with the training seed moved by
+/// `seed_offset`: the name of its result file.
+pub(crate) fn standalone_key<B: NasAutodiffBackend>(
+    ctx: &Ctx<B>,
+    arch: &Architecture,
+    seed_offset: u64,
+) -> String {
+    let text = arch.to_string();
+    let train = seeded_training(ctx, seed_offset);
+    key_of(&setup_of(ctx, &text, &train))
+}
+
+fn setup_of<'a, B: NasAutodiffBackend>(
+    ctx: &'a Ctx<B>,
+    arch: &'a str,
+    train: &'a nas_core::train::StandaloneTrainConfig,
+) -> StandaloneSetup<'a> {
+    StandaloneSetup {
+        arch,
+        space: &ctx.space,
+        layers: &ctx.cfg.layers,
+        data: &ctx.cfg.data,
+        train,
+        seed: ctx.cfg.seed,
+    }
+}
+
 /// One stand-alone training of `arch`, with the training seed moved by `seed_offset`
-/// (which changes the data order and, through the key, the initial weights).
+/// (which changes the data order and, through the key, the initial weights), or its
+/// saved result.
 pub(crate) fn train_one<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     arch: &Architecture,
@@ -67,17 +106,8 @@ pub(crate) fn train_one<B: NasAutodiffBackend>(
     seed_offset: u64,
 ) -> Result<Standalone> {
     let text = arch.to_string();
-    let mut train = ctx.standalone_cfg.clone();
-    train.seed = train.seed.wrapping_add(seed_offset);
-    let train = &train;
-    let setup = StandaloneSetup {
-        arch: &text,
-        space: &ctx.space,
-        layers: &ctx.cfg.layers,
-        data: &ctx.cfg.data,
-        train,
-        seed: ctx.cfg.seed,
-    };
+    let train = &seeded_training(ctx, seed_offset);
+    let setup = setup_of(ctx, &text, train);
     let key = key_of(&setup);
     if let Some(done) = ctx.run.read_standalone(&key)? {
         return Ok(done);
@@ -167,6 +197,18 @@ pub fn retrain<B: NasAutodiffBackend>(
     let r = &ctx.cfg.retrain;
     let picks = retrain_candidates(&ctx.space, evaluated, r.top_k, r.random_k, ctx.cfg.seed)?;
     tracing::info!("retraining {} architectures stand-alone", picks.len());
+    let jobs: Vec<Job> = picks
+        .iter()
+        .flat_map(|(arch, role)| {
+            let seeds = if *role == Role::Random { r.seeds } else { 1 };
+            (0..seeds as u64).map(|seed_offset| Job {
+                arch: arch.clone(),
+                role: *role,
+                seed_offset,
+            })
+        })
+        .collect();
+    train_all(ctx, &jobs)?;
     picks
         .iter()
         .map(|(arch, role)| retrain_one(ctx, oneshot, arch, *role))

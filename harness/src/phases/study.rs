@@ -22,7 +22,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, OneShot, retrain::train_one, retrain_candidates, supernet};
+use super::workers::{Job, train_all};
+use super::{Ctx, OneShot, retrain_candidates, supernet};
 use crate::export::{Cell, Table};
 use crate::plots::{plot_correlations, plot_scatter};
 use crate::records::{Retrained, Role, Standalone};
@@ -141,15 +142,18 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<PathBuf>
     ctx.prep.set_drop_rate(base_rate);
 
     let seeds = ctx.cfg.retrain.seeds;
-    let mut trained: Vec<Vec<Standalone>> = Vec::with_capacity(sample.len());
-    for (i, (arch, _)) in sample.iter().enumerate() {
-        tracing::info!("stand-alone training {} of {}", i + 1, sample.len());
-        trained.push(
-            (0..seeds as u64)
-                .map(|s| train_one(ctx, arch, Role::Random, s))
-                .collect::<Result<Vec<_>>>()?,
-        );
-    }
+    let jobs: Vec<Job> = sample
+        .iter()
+        .flat_map(|(arch, _)| {
+            (0..seeds as u64).map(|seed_offset| Job {
+                arch: arch.clone(),
+                role: Role::Random,
+                seed_offset,
+            })
+        })
+        .collect();
+    let all = train_all(ctx, &jobs)?;
+    let trained: Vec<Vec<Standalone>> = all.chunks(seeds).map(<[Standalone]>::to_vec).collect();
 
     let archs: Vec<SampledArch> = trained
         .iter()
