@@ -101,6 +101,32 @@ fn the_number_of_threads_does_not_change_results() {
     assert_eq!(w1, w3);
 }
 
+/// A 2-stack, F = 4 space, the first `images` training images, and `epochs` epochs of
+/// batches of 16 with `seed`.
+fn small_setup(
+    images: usize,
+    epochs: usize,
+    seed: u64,
+) -> (
+    SearchSpace,
+    nas_core::data::ImageDataset,
+    SupernetTrainConfig,
+) {
+    let space = SearchSpace {
+        stacks: 2,
+        filters: 4,
+        ..SearchSpace::default()
+    };
+    let train = embedded_fashion_mnist().unwrap().0.head(images);
+    let cfg = SupernetTrainConfig {
+        epochs,
+        batch_size: 16,
+        seed,
+        ..SupernetTrainConfig::default()
+    };
+    (space, train, cfg)
+}
+
 /// Keeps the last checkpoint and stops after `stop_after` epochs.
 struct Keep {
     stop_after: usize,
@@ -134,18 +160,7 @@ impl<B: nas_core::backend::NasAutodiffBackend> TrainHook<Supernet<B>> for Keep {
 fn resumed_training_equals_uninterrupted_training() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let device = Default::default();
-    let space = SearchSpace {
-        stacks: 2,
-        filters: 4,
-        ..SearchSpace::default()
-    };
-    let train = embedded_fashion_mnist().unwrap().0.head(48);
-    let cfg = SupernetTrainConfig {
-        epochs: 3,
-        batch_size: 16,
-        seed: 3,
-        ..SupernetTrainConfig::default()
-    };
+    let (space, train, cfg) = small_setup(48, 3, 3);
     let fresh = || {
         Ad::seed(&device, 11);
         Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap()
@@ -236,18 +251,7 @@ impl<M> TrainHook<M> for Every {
 fn reading_metrics_less_often_changes_neither_training_nor_the_epoch_figures() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let device = Default::default();
-    let space = SearchSpace {
-        stacks: 2,
-        filters: 4,
-        ..SearchSpace::default()
-    };
-    let train = embedded_fashion_mnist().unwrap().0.head(80);
-    let cfg = SupernetTrainConfig {
-        epochs: 2,
-        batch_size: 16,
-        seed: 5,
-        ..SupernetTrainConfig::default()
-    };
+    let (space, train, cfg) = small_setup(80, 2, 5);
     let run = |every: usize| {
         Ad::seed(&device, 21);
         let model = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
