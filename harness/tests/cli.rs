@@ -676,3 +676,38 @@ fn stand_alone_trainings_in_worker_processes_give_the_same_results() {
     assert!(cfg.contains("workers = 2"), "{cfg}");
     assert!(!one.join("logs").exists());
 }
+
+#[test]
+fn a_shared_folder_of_stand_alone_results_is_reused_and_extended() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, second) = (tmp.path().join("first"), tmp.path().join("second"));
+    let out = nas()
+        .args(run_args(&first))
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    check_ok(&out, "nas run");
+    assert_eq!(count_files(&first.join("standalone")), 4);
+    // A second run directory with one more random architecture: the 4 identical
+    // trainings are copied, not redone (their files, training time included, are
+    // byte-identical); the new one is added to the shared folder too.
+    let shared = format!("retrain.shared_dir={:?}", first.display().to_string());
+    let out = nas()
+        .args(run_args(&second))
+        .args(["--quiet", "--set", &shared, "--set", "retrain.random_k=3"])
+        .output()
+        .unwrap();
+    check_ok(&out, "nas run with a shared folder");
+    assert_eq!(count_files(&second.join("standalone")), 5);
+    assert_eq!(count_files(&first.join("standalone")), 5);
+    for entry in std::fs::read_dir(first.join("standalone")).unwrap() {
+        let path = entry.unwrap().path();
+        let copy = second.join("standalone").join(path.file_name().unwrap());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            std::fs::read(&copy).unwrap(),
+            "{} differs",
+            path.display()
+        );
+    }
+}

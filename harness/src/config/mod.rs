@@ -142,6 +142,12 @@ pub struct Retrain {
     /// share of the cores (1: one at a time, in this process). The results do not depend
     /// on it.
     pub workers: usize,
+    /// Another run directory whose stand-alone results are reused and extended ("": none).
+    /// Results are keyed by everything a training depends on (architecture, space, layers,
+    /// data settings, training settings, seed), so runs and studies that share this folder
+    /// never retrain an identical model; each run still copies what it uses into its own
+    /// `standalone/`.
+    pub shared_dir: String,
     /// Images per evaluation batch of stand-alone models.
     pub eval_batch: usize,
     /// Training of each stand-alone model (`augment` comes from `data.augment`).
@@ -155,6 +161,7 @@ impl Default for Retrain {
             random_k: 3,
             seeds: 1,
             workers: 1,
+            shared_dir: String::new(),
             eval_batch: 250,
             train: StandaloneTrainConfig {
                 epochs: 2,

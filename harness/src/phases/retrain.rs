@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::workers::{Job, train_all};
 use super::{Ctx, OneShot};
 use crate::records::{Evaluated, Retrained, Role, Standalone};
-use crate::rundir::{key_of, seed_of};
+use crate::rundir::{RunDir, key_of, seed_of};
 use crate::ui::StepBar;
 
 /// What a stand-alone result depends on (hashed into its key).
@@ -96,6 +96,32 @@ fn setup_of<'a, B: NasAutodiffBackend>(
     }
 }
 
+/// The stand-alone result with key `key` if it was trained before: in this run directory,
+/// or in `retrain.shared_dir` (then copied into this run directory).
+pub(crate) fn cached_standalone<B: NasAutodiffBackend>(
+    ctx: &Ctx<B>,
+    key: &str,
+) -> Result<Option<Standalone>> {
+    if let Some(done) = ctx.run.read_standalone(key)? {
+        return Ok(Some(done));
+    }
+    let Some(shared) = shared_dir(ctx) else {
+        return Ok(None);
+    };
+    let found = shared
+        .read_standalone(key)
+        .with_context(|| format!("reading retrain.shared_dir {}", shared.root().display()))?;
+    if let Some(done) = &found {
+        ctx.run.write_standalone(done)?;
+    }
+    Ok(found)
+}
+
+fn shared_dir<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Option<RunDir> {
+    let dir = ctx.cfg.retrain.shared_dir.trim();
+    (!dir.is_empty()).then(|| RunDir::new(dir))
+}
+
 /// One stand-alone training of `arch`, with the training seed moved by `seed_offset`
 /// (which changes the data order and, through the key, the initial weights), or its
 /// saved result.
@@ -109,7 +135,7 @@ pub(crate) fn train_one<B: NasAutodiffBackend>(
     let train = &seeded_training(ctx, seed_offset);
     let setup = setup_of(ctx, &text, train);
     let key = key_of(&setup);
-    if let Some(done) = ctx.run.read_standalone(&key)? {
+    if let Some(done) = cached_standalone(ctx, &key)? {
         return Ok(done);
     }
     let init_seed = seed_of(&setup);
@@ -139,6 +165,11 @@ pub(crate) fn train_one<B: NasAutodiffBackend>(
         seconds,
     };
     ctx.run.write_standalone(&result)?;
+    if let Some(shared) = shared_dir(ctx) {
+        shared.write_standalone(&result).with_context(|| {
+            format!("writing to retrain.shared_dir {}", shared.root().display())
+        })?;
+    }
     tracing::info!(
         "retrained {} ({}, training seed {}): stand-alone validation {:.4}, test {:.4} in {:.0}s",
         result.arch,

@@ -20,7 +20,7 @@ use nas_core::backend::NasAutodiffBackend;
 use nas_core::space::Architecture;
 
 use super::Ctx;
-use super::retrain::{standalone_key, train_one};
+use super::retrain::{cached_standalone, standalone_key, train_one};
 use crate::records::{Role, Standalone};
 
 /// One stand-alone training to do.
@@ -42,7 +42,7 @@ pub fn train_all<B: NasAutodiffBackend>(ctx: &Ctx<B>, jobs: &[Job]) -> Result<Ve
     let mut pending = Vec::new();
     for job in jobs {
         let key = standalone_key(ctx, &job.arch, job.seed_offset);
-        if ctx.run.read_standalone(&key)?.is_none() && !pending.iter().any(|(k, _)| *k == key) {
+        if cached_standalone(ctx, &key)?.is_none() && !pending.iter().any(|(k, _)| *k == key) {
             pending.push((key, job));
         }
     }
