@@ -7,7 +7,7 @@ use nas_backends::{BackendSpec, BackendTask};
 use nas_core::backend::NasAutodiffBackend;
 use nas_core::space::{Architecture, SearchSpace};
 
-use crate::cli::{Command, CompareArgs, DropoutArgs, EvalArgs, RunArgs, StudyCommand, WorkerArgs};
+use crate::cli::{AllArgs, Command, CompareArgs, DropoutArgs, EvalArgs, RunArgs, StudyCommand, WorkerArgs};
 use crate::config::Config;
 use crate::phases::{self, Ctx, OneShot, Prepared};
 use crate::records::{Evaluated, Role};
@@ -27,6 +27,10 @@ enum Work {
     },
     Compare,
     DropoutStudy,
+    AllStudies {
+        command: String,
+        publish: Option<std::path::PathBuf>,
+    },
     Standalone {
         arch: String,
         role: Role,
@@ -86,7 +90,11 @@ impl BackendTask for Job {
                 finish(&ctx, &mut oneshot, &evaluated)
             }
             Work::Eval { arch, standalone } => eval(&ctx, &arch, standalone),
-            Work::Compare => phases::compare(&ctx),
+            Work::Compare => {
+                let summary = phases::compare(&ctx)?;
+                println!("comparison: {}", summary.display());
+                Ok(())
+            }
             Work::Standalone {
                 arch,
                 role,
@@ -102,8 +110,13 @@ impl BackendTask for Job {
                 Ok(())
             }
             Work::DropoutStudy => {
-                let summary = phases::dropout_study(&mut ctx)?;
+                let (summary, _) = phases::dropout_study(&mut ctx)?;
                 println!("dropout study: {}", summary.display());
+                Ok(())
+            }
+            Work::AllStudies { command, publish } => {
+                let readme = phases::all_studies(&mut ctx, command, publish.as_deref())?;
+                println!("all studies: {}", readme.display());
                 Ok(())
             }
         }
@@ -240,33 +253,56 @@ fn worker_command(args: &WorkerArgs, ui: Ui) -> Result<()> {
     launch(args.backend.parse()?, work, prep)
 }
 
+/// `--rates` / `--archs` into the configuration used (and saved).
+fn dropout_options(args: &DropoutArgs, cfg: &mut Config) {
+    if !args.rates.is_empty() {
+        cfg.study.rates = args.rates.clone();
+    }
+    if let Some(n) = args.archs {
+        cfg.study.archs = n;
+    }
+}
+
+/// `--strategies` / `--seeds` into the configuration used (and saved).
+fn compare_options(strategies: &[String], seeds: Option<usize>, cfg: &mut Config) -> Result<()> {
+    if !strategies.is_empty() {
+        cfg.compare.strategies = strategies.to_vec();
+    }
+    if let Some(n) = seeds {
+        if n == 0 {
+            bail!("--seeds must be at least 1");
+        }
+        cfg.compare.seeds = n;
+    }
+    Ok(())
+}
+
 fn dropout_command(args: &DropoutArgs, ui: Ui) -> Result<()> {
     let (spec, prep) = prepare(&args.run, ui, |cfg| {
-        // The options are part of the configuration used (and saved).
-        if !args.rates.is_empty() {
-            cfg.study.rates = args.rates.clone();
-        }
-        if let Some(n) = args.archs {
-            cfg.study.archs = n;
-        }
+        dropout_options(args, cfg);
         *cfg = Config::from_table(toml::Table::try_from(&*cfg)?)?;
         Ok(())
     })?;
     launch(spec, Work::DropoutStudy, prep)
 }
 
+fn all_command(args: &AllArgs, ui: Ui) -> Result<()> {
+    let (spec, prep) = prepare(&args.dropout.run, ui, |cfg| {
+        dropout_options(&args.dropout, cfg);
+        compare_options(&args.strategies, args.seeds, cfg)?;
+        *cfg = Config::from_table(toml::Table::try_from(&*cfg)?)?;
+        Ok(())
+    })?;
+    let work = Work::AllStudies {
+        command: phases::command_line(),
+        publish: args.publish.clone(),
+    };
+    launch(spec, work, prep)
+}
+
 fn compare_command(args: &CompareArgs, ui: Ui) -> Result<()> {
     let (spec, prep) = prepare(&args.run, ui, |cfg| {
-        // The options are part of the configuration used (and saved).
-        if !args.strategies.is_empty() {
-            cfg.compare.strategies = args.strategies.clone();
-        }
-        if let Some(n) = args.seeds {
-            if n == 0 {
-                bail!("--seeds must be at least 1");
-            }
-            cfg.compare.seeds = n;
-        }
+        compare_options(&args.strategies, args.seeds, cfg)?;
         cfg.compare.retrain_winners |= args.retrain_winners;
         *cfg = Config::from_table(toml::Table::try_from(&*cfg)?)?;
         Ok(())
@@ -322,6 +358,7 @@ pub fn run(command: Command, ui: Ui) -> Result<()> {
         Command::Eval(args) => eval_command(&args, ui),
         Command::Compare(args) => compare_command(&args, ui),
         Command::Study(StudyCommand::Dropout(args)) => dropout_command(&args, ui),
+        Command::Study(StudyCommand::All(args)) => all_command(&args, ui),
         Command::StandaloneWorker(args) => worker_command(&args, ui),
     }
 }

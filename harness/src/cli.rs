@@ -147,6 +147,27 @@ pub enum StudyCommand {
     /// scored by each and trained stand-alone once; correlations (with 95% intervals)
     /// against the rate. Rerun to resume.
     Dropout(DropoutArgs),
+    /// Every study in one go: the dropout study (ranking quality with intervals, noise
+    /// floor, rate sweep, KL divergence, size bias) and the strategy comparison, with one
+    /// report (`RUN/study/all/README.md`: commands, commit, machine, wall time, the
+    /// figures against the targets). Rerun to resume.
+    All(AllArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AllArgs {
+    #[command(flatten)]
+    pub dropout: DropoutArgs,
+    /// Strategies compared, comma separated (default: `compare.strategies`, or all).
+    #[arg(long, value_delimiter = ',')]
+    pub strategies: Vec<String>,
+    /// Seeds per compared strategy (default: `compare.seeds`).
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Also copy the report, the configuration, the plots and the data into this folder
+    /// (e.g. `docs/results/NAME`); files of an earlier publication are replaced, others kept.
+    #[arg(long, value_name = "DIR")]
+    pub publish: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -46,10 +46,12 @@ impl Cell {
         v.map_or(Cell::None, |v| Cell::Num(v, decimals))
     }
 
+    /// The cell in a Markdown table (a `|` in text is escaped, as tables need, code
+    /// spans included).
     fn markdown(&self) -> String {
         match self {
-            Cell::Text { text, code: true } => format!("`{text}`"),
-            Cell::Text { text, .. } => text.clone(),
+            Cell::Text { text, code: true } => format!("`{}`", text.replace('|', r"\|")),
+            Cell::Text { text, .. } => text.replace('|', r"\|"),
             Cell::Num(v, d) => format!("{v:.d$}"),
             Cell::Int(v) => v.to_string(),
             Cell::MeanStd(m, s, d) => format!("{m:.d$} ± {s:.d$}"),
@@ -106,7 +108,8 @@ impl Table {
 
     /// The Markdown table.
     pub fn to_markdown(&self) -> String {
-        let mut s = format!("| {} |\n", self.titles.join(" | "));
+        let titles: Vec<String> = self.titles.iter().map(|t| t.replace('|', r"\|")).collect();
+        let mut s = format!("| {} |\n", titles.join(" | "));
         s.push_str(&format!("|{}\n", "---|".repeat(self.titles.len())));
         for r in &self.rows {
             let cells: Vec<String> = r.iter().map(Cell::markdown).collect();

@@ -652,6 +652,76 @@ fn dropout_study_scores_one_sample_with_a_supernet_per_rate_and_resumes() {
 }
 
 #[test]
+fn study_all_writes_one_report_with_its_provenance_and_publishes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, published) = (tmp.path().join("run"), tmp.path().join("results/tiny"));
+    // A reading written beside an earlier publication is kept.
+    std::fs::create_dir_all(&published).unwrap();
+    std::fs::write(published.join("reading.md"), "written by hand").unwrap();
+    let run = || {
+        nas()
+            .args(["study", "all", "--quiet", "--out"])
+            .arg(&dir)
+            .args(TINY)
+            .args(["--rates", "0,0.5", "--archs", "3", "--set", "retrain.seeds=2"])
+            .args(["--strategies", "random,evolution", "--seeds", "2", "--publish"])
+            .arg(&published)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    check_ok(&out, "nas study all");
+    let readme = std::fs::read_to_string(published.join("README.md")).unwrap();
+    for part in [
+        "nas study all --quiet --out",
+        "--rates 0,0.5",
+        env!("NAS_GIT_COMMIT"),
+        "Seed: 0",
+        "1 invocation(s)",
+        "## Against the targets",
+        "Spearman >= 0.7 at the best rate",
+        "### What the supernet learns (KL divergence)",
+        "## Strategy comparison",
+        "`dropout/plots/correlation_vs_rate.svg`",
+    ] {
+        assert!(readme.contains(part), "README lacks {part:?}:\n{readme}");
+    }
+    for f in [
+        "reading.md",
+        "config.toml",
+        "invocations.jsonl",
+        "dropout/report.json",
+        "dropout/results.csv",
+        "dropout/results.json",
+        "dropout/plots/correlation_vs_rate.svg",
+        "compare/results.csv",
+        "compare/curves.svg",
+    ] {
+        assert!(published.join(f).is_file(), "{f} not published");
+    }
+    // The published data is the run's.
+    assert_eq!(
+        read_json(&published.join("dropout/report.json"))["rates"],
+        read_json(&dir.join("study/dropout/report.json"))["rates"]
+    );
+    // 2 strategies x 2 seeds.
+    assert_eq!(count_lines(&published.join("compare/results.csv")), 1 + 4);
+    // Again: nothing is trained, the invocation is added to the record.
+    let supernets = std::fs::read_dir(dir.join("supernet")).unwrap().count();
+    let out = run();
+    check_ok(&out, "nas study all, again");
+    assert_eq!(std::fs::read_dir(dir.join("supernet")).unwrap().count(), supernets);
+    assert_eq!(count_files(&dir.join("standalone")), 6);
+    assert_eq!(count_lines(&published.join("invocations.jsonl")), 2);
+    let readme = std::fs::read_to_string(published.join("README.md")).unwrap();
+    assert!(readme.contains("2 invocation(s)"), "{readme}");
+    assert_eq!(
+        std::fs::read_to_string(published.join("reading.md")).unwrap(),
+        "written by hand"
+    );
+}
+
+#[test]
 fn stand_alone_trainings_in_worker_processes_give_the_same_results() {
     let tmp = tempfile::tempdir().unwrap();
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));

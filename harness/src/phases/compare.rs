@@ -5,6 +5,8 @@
 //! `nas run` or an earlier comparison made, and vice versa. One-shot scores are memoised
 //! across the searches of one invocation.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use nas_core::backend::NasAutodiffBackend;
 
@@ -15,8 +17,8 @@ use crate::records::{Role, best_of};
 use crate::stats::{best_so_far, mean_std};
 
 /// Runs the comparison and writes `compare/summary.md`, `compare/results.csv|json` (one
-/// row per search) and `compare/curves.svg`.
-pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<()> {
+/// row per search) and `compare/curves.svg`; returns the summary's path.
+pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<PathBuf> {
     let strategies = ctx.cfg.compared_strategies()?;
     let seeds: Vec<u64> = (0..ctx.cfg.compare.seeds as u64)
         .map(|i| ctx.cfg.seed + i)
@@ -108,8 +110,7 @@ pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<()> {
     );
     let path = ctx.run.write_compare(&md, &rows)?;
     print!("{}", summary.to_markdown());
-    println!("comparison: {}", path.display());
-    Ok(())
+    Ok(path)
 }
 
 /// Each strategy's best one-shot accuracy against random search's: the difference of

@@ -9,6 +9,7 @@ mod compare;
 mod retrain;
 mod search;
 mod study;
+mod study_all;
 mod train;
 mod workers;
 
@@ -29,7 +30,8 @@ use crate::ui::Ui;
 pub use compare::compare;
 pub use retrain::{retrain, retrain_candidates, retrain_one};
 pub use search::{OneShot, finished_search, search};
-pub use study::dropout_study;
+pub use study::{DropoutReport, dropout_study};
+pub use study_all::{COMMIT, all_studies, command_line};
 pub use train::{supernet, trained_supernet};
 pub use workers::{Job, train_all};
 

@@ -107,8 +107,10 @@ pub struct DropoutReport {
 }
 
 /// Runs the dropout study of `ctx`'s `[study]` settings and writes its report; returns
-/// the summary's path.
-pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<PathBuf> {
+/// the summary's path and the report.
+pub fn dropout_study<B: NasAutodiffBackend>(
+    ctx: &mut Ctx<B>,
+) -> Result<(PathBuf, DropoutReport)> {
     let start = std::time::Instant::now();
     let (rates, n) = (ctx.cfg.study.rates.clone(), ctx.cfg.study.archs);
     let sample = retrain_candidates(&ctx.space, &[], 0, n, ctx.cfg.seed)?;
@@ -243,7 +245,8 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<PathBuf>
     )?;
     let (md, rows) = dropout_markdown(&report);
     print!("{}", rate_table(&report).to_markdown());
-    ctx.run.write_study("dropout", &report, &md, &rows)
+    let path = ctx.run.write_study("dropout", &report, &md, &rows)?;
+    Ok((path, report))
 }
 
 /// A seeded sample of `n` training images for the KL analysis (`None` for 0).
