@@ -7,7 +7,9 @@ use nas_backends::{BackendSpec, BackendTask};
 use nas_core::backend::NasAutodiffBackend;
 use nas_core::space::{Architecture, SearchSpace};
 
-use crate::cli::{AllArgs, Command, CompareArgs, DropoutArgs, EvalArgs, RunArgs, StudyCommand, WorkerArgs};
+use crate::cli::{
+    AllArgs, Command, CompareArgs, DropoutArgs, EvalArgs, RunArgs, StudyCommand, WorkerArgs,
+};
 use crate::config::Config;
 use crate::phases::{self, Ctx, OneShot, Prepared};
 use crate::records::{Evaluated, Role};
@@ -49,9 +51,11 @@ impl BackendTask for Job {
     fn run<B: NasAutodiffBackend>(self, device: B::Device) -> Result<()> {
         // The device works: now the run directory may be written (a worker leaves the
         // saved configuration, which it read, as it is).
-        if !matches!(self.work, Work::Standalone { .. }) {
-            self.prep.run.create(&self.prep.cfg)?;
-        }
+        let _lock = if matches!(self.work, Work::Standalone { .. }) {
+            None
+        } else {
+            Some(self.prep.run.create(&self.prep.cfg)?)
+        };
         let mut ctx = Ctx::<B> {
             prep: self.prep,
             device,

@@ -663,8 +663,21 @@ fn study_all_writes_one_report_with_its_provenance_and_publishes_it() {
             .args(["study", "all", "--quiet", "--out"])
             .arg(&dir)
             .args(TINY)
-            .args(["--rates", "0,0.5", "--archs", "3", "--set", "retrain.seeds=2"])
-            .args(["--strategies", "random,evolution", "--seeds", "2", "--publish"])
+            .args([
+                "--rates",
+                "0,0.5",
+                "--archs",
+                "3",
+                "--set",
+                "retrain.seeds=2",
+            ])
+            .args([
+                "--strategies",
+                "random,evolution",
+                "--seeds",
+                "2",
+                "--publish",
+            ])
             .arg(&published)
             .output()
             .unwrap()
@@ -710,7 +723,10 @@ fn study_all_writes_one_report_with_its_provenance_and_publishes_it() {
     let supernets = std::fs::read_dir(dir.join("supernet")).unwrap().count();
     let out = run();
     check_ok(&out, "nas study all, again");
-    assert_eq!(std::fs::read_dir(dir.join("supernet")).unwrap().count(), supernets);
+    assert_eq!(
+        std::fs::read_dir(dir.join("supernet")).unwrap().count(),
+        supernets
+    );
     assert_eq!(count_files(&dir.join("standalone")), 6);
     assert_eq!(count_lines(&published.join("invocations.jsonl")), 2);
     let readme = std::fs::read_to_string(published.join("README.md")).unwrap();
@@ -780,4 +796,43 @@ fn a_shared_folder_of_stand_alone_results_is_reused_and_extended() {
             path.display()
         );
     }
+}
+
+#[test]
+fn a_second_process_on_a_run_directory_is_refused_and_a_killed_holder_blocks_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut first = nas()
+        .args(run_args(&dir))
+        .args(["--quiet", "--set", "supernet.epochs=100000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until it holds the lock and has said who it is.
+    let lock = dir.join("lock");
+    let start = Instant::now();
+    while std::fs::read_to_string(&lock).map_or(true, |s| !s.ends_with('\n')) {
+        assert!(start.elapsed() < Duration::from_secs(120), "no lock taken");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    let out = nas().args(run_args(&dir)).arg("--quiet").output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second process ran");
+    assert!(
+        e.contains("is in use by another nas process")
+            && e.contains(&format!("pid {}", first.id())),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("config.toml")).unwrap(),
+        config,
+        "the refused process wrote the configuration"
+    );
+    // SIGKILL: the operating system releases the lock.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let out = nas().args(run_args(&dir)).arg("--quiet").output().unwrap();
+    check_ok(&out, "nas run after the holder was killed");
 }

@@ -108,9 +108,7 @@ pub struct DropoutReport {
 
 /// Runs the dropout study of `ctx`'s `[study]` settings and writes its report; returns
 /// the summary's path and the report.
-pub fn dropout_study<B: NasAutodiffBackend>(
-    ctx: &mut Ctx<B>,
-) -> Result<(PathBuf, DropoutReport)> {
+pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf, DropoutReport)> {
     let start = std::time::Instant::now();
     let (rates, n) = (ctx.cfg.study.rates.clone(), ctx.cfg.study.archs);
     let sample = retrain_candidates(&ctx.space, &[], 0, n, ctx.cfg.seed)?;

@@ -62,8 +62,7 @@ pub fn all_studies<B: NasAutodiffBackend>(
     let compared = compare(ctx)?;
     let dir = ctx.run.root().join("study/all");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (mut log, mut invocations) =
-        JsonLog::open::<Invocation>(&dir.join("invocations.jsonl"))?;
+    let (mut log, mut invocations) = JsonLog::open::<Invocation>(&dir.join("invocations.jsonl"))?;
     let this = Invocation {
         command,
         commit: COMMIT.to_string(),
@@ -172,7 +171,11 @@ pub fn command_line() -> String {
         let plain = !a.is_empty()
             && a.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c));
-        if plain { a } else { format!("'{}'", a.replace('\'', r"'\''")) }
+        if plain {
+            a
+        } else {
+            format!("'{}'", a.replace('\'', r"'\''"))
+        }
     };
     std::iter::once("nas".to_string())
         .chain(std::env::args().skip(1).map(quote))

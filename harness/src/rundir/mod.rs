@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! RUN/config.toml                          the configuration last used (a valid --config file)
+//! RUN/lock                                 held by the process working here (who it is, inside)
 //! RUN/supernet/KEY/setup.json              what the supernet depends on (KEY hashes it)
 //! RUN/supernet/KEY/progress.json           epochs done, checkpoint names, per-epoch figures
 //! RUN/supernet/KEY/model-eNNNN.mpk         weights after epoch NNNN (burn recorder)
@@ -21,6 +22,7 @@
 //! strategy, a search for a retraining with other epochs) and compute the rest.
 
 mod files;
+mod lock;
 mod search;
 mod supernet;
 
@@ -34,6 +36,7 @@ use crate::export::Table;
 use crate::records::Standalone;
 
 pub use files::{JsonLog, key_of, read_json, seed_of, write_atomic, write_json};
+pub use lock::RunLock;
 pub use search::SearchDir;
 pub use supernet::{SupernetDir, SupernetProgress};
 
@@ -68,11 +71,15 @@ impl RunDir {
         Config::load(&p).map(Some)
     }
 
-    /// Creates the directory and saves the configuration used.
-    pub fn create(&self, cfg: &Config) -> Result<()> {
+    /// Creates the directory, takes its lock (one process per run directory; the
+    /// holder keeps the returned guard for as long as it works there) and saves the
+    /// configuration used.
+    pub fn create(&self, cfg: &Config) -> Result<RunLock> {
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("creating the run directory {}", self.root.display()))?;
-        write_atomic(&self.path("config.toml"), cfg.to_toml()?.as_bytes())
+        let lock = lock::lock(&self.root)?;
+        write_atomic(&self.path("config.toml"), cfg.to_toml()?.as_bytes())?;
+        Ok(lock)
     }
 
     /// The supernet trained with settings whose key is `key`.
