@@ -836,3 +836,30 @@ fn a_second_process_on_a_run_directory_is_refused_and_a_killed_holder_blocks_not
     let out = nas().args(run_args(&dir)).arg("--quiet").output().unwrap();
     check_ok(&out, "nas run after the holder was killed");
 }
+
+#[test]
+fn a_diverged_supernet_training_fails_naming_where_and_a_smaller_rate_then_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let ds = dir.to_str().unwrap();
+    let mut args = vec!["run", "--quiet", "--out", ds];
+    args.extend(TINY.iter().copied());
+    let mut wild = args.clone();
+    wild.extend(["--set", "supernet.optim.lr=100000"]);
+    let e = fails(&wild);
+    assert!(
+        e.contains("training the supernet") && e.contains("diverged in epoch 1 of 3, at step"),
+        "{e}"
+    );
+    assert!(
+        !dir.join("report.json").exists(),
+        "a report of a diverged run"
+    );
+    // The saved configuration keeps the wild rate; the rerun sets a smaller one.
+    let out = nas()
+        .args(&args)
+        .args(["--set", "supernet.optim.lr=0.05"])
+        .output()
+        .unwrap();
+    check_ok(&out, "nas run with a smaller learning rate, same directory");
+}

@@ -7,12 +7,12 @@
 use std::ops::ControlFlow;
 
 use crate::backend::NasAutodiffBackend;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{ElementConversion, Int, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,25 @@ pub enum TrainError {
     /// A saved training state cannot be resumed from.
     #[error("cannot resume training: {0}")]
     Resume(String),
+    /// The loss, the L2 term or the weights stopped being finite. Nothing of the epoch
+    /// it happened in reaches a hook's `on_epoch` or `on_checkpoint`, so the last
+    /// checkpoint is the last good state.
+    #[error(
+        "training diverged in epoch {epoch} of {epochs}, at step {step} of {total_steps}: \
+         {what} (try a smaller learning rate)"
+    )]
+    Diverged {
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Epochs in the run.
+        epochs: usize,
+        /// Step of the whole run, from 1 (the first step found not finite).
+        step: usize,
+        /// Steps in the run.
+        total_steps: usize,
+        /// What is not finite, e.g. `the loss is NaN`.
+        what: String,
+    },
 }
 
 /// Learning-rate schedule over the whole run.
@@ -149,6 +168,15 @@ impl SupernetTrainConfig {
             return Err(TrainError::Config(format!(
                 "batch_size {} must be at least ghost_batches {} (and ghost_batches at least 1)",
                 self.batch_size, self.ghost_batches
+            )));
+        }
+        if self.batch_size % self.ghost_batches != 0 {
+            return Err(TrainError::Config(format!(
+                "batch_size {} does not split into {} ghost batches of equal size: use a \
+                 multiple of ghost_batches (e.g. {})",
+                self.batch_size,
+                self.ghost_batches,
+                self.batch_size / self.ghost_batches * self.ghost_batches
             )));
         }
         if !(0.0..=1.0).contains(&self.drop_path.r_max) {
@@ -486,14 +514,24 @@ impl EpochSums {
     /// Reads the pending per-step `[loss, penalty, correct]` in one transfer, adds them to
     /// the epoch's sums (step after step, so the sums do not depend on how often this
     /// runs) and returns their means.
+    ///
+    /// A step whose loss or L2 term is not finite is an error: `(i, what)`, `i` counting
+    /// from the first pending step.
     fn read<B: burn::tensor::backend::Backend>(
         &mut self,
         pending: &mut Vec<Tensor<B, 1>>,
         batch_size: usize,
-    ) -> StepMetrics {
+    ) -> Result<StepMetrics, (usize, String)> {
         let steps = pending.len();
         let values = Tensor::cat(std::mem::take(pending), 0).into_data();
         let values: Vec<f64> = values.iter::<f64>().collect();
+        for (i, v) in values.chunks_exact(3).enumerate() {
+            for (x, name) in [(v[0], "loss"), (v[1], "L2 term")] {
+                if !x.is_finite() {
+                    return Err((i, format!("the {name} is {x}")));
+                }
+            }
+        }
         let (mut loss, mut penalty, mut correct) = (0.0, 0.0, 0.0);
         for v in values.chunks_exact(3) {
             self.loss += v[0];
@@ -504,13 +542,47 @@ impl EpochSums {
         self.correct += correct;
         self.examples += steps * batch_size;
         let n = steps.max(1) as f64;
-        StepMetrics {
+        Ok(StepMetrics {
             steps,
             loss: loss / n,
             penalty: penalty / n,
             accuracy: correct / (steps * batch_size).max(1) as f64,
-        }
+        })
     }
+}
+
+/// Sums `|w|` over every float parameter of a module on the device: not finite when
+/// some weight is not (one read for the whole model).
+struct WeightSum<B: burn::tensor::backend::Backend> {
+    sum: Option<Tensor<B, 1>>,
+}
+
+impl<B: burn::tensor::backend::Backend> ModuleVisitor<B> for WeightSum<B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let s = param.val().abs().sum();
+        self.sum = Some(match self.sum.take() {
+            Some(t) => t + s,
+            None => s,
+        });
+    }
+}
+
+/// Whether every weight of `model` is finite.
+fn weights_finite<B: NasAutodiffBackend, M: AutodiffModule<B>>(model: &M) -> bool {
+    let mut v = WeightSum { sum: None };
+    model.valid().visit(&mut v);
+    v.sum
+        .is_none_or(|t| t.into_scalar().elem::<f64>().is_finite())
+}
+
+/// How a pass over one epoch's batches ended.
+enum EpochEnd {
+    /// Every batch done.
+    Done,
+    /// A hook asked to stop.
+    Stopped,
+    /// A step's loss or L2 term was not finite (at this step of the run, from 0).
+    Diverged(usize, String),
 }
 
 /// The settings one training loop needs, whatever the model.
@@ -583,7 +655,7 @@ impl Run<'_> {
             let mut sums = EpochSums::default();
             // Per-step [loss, penalty, correct] still on the device, read together.
             let mut pending: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
-            let (trained, stopped) = std::thread::scope(|scope| {
+            let (trained, end) = std::thread::scope(|scope| {
                 let mut model = model;
                 // The next batch is built (gathered and augmented) while this step runs.
                 let (tx, rx) = std::sync::mpsc::sync_channel::<HostBatch>(1);
@@ -615,8 +687,15 @@ impl Run<'_> {
                     ));
                     report.steps += 1;
                     let last = i + 1 == steps_per_epoch;
-                    let metrics = (pending.len() >= every || last)
-                        .then(|| sums.read(&mut pending, self.batch_size));
+                    let metrics = if pending.len() >= every || last {
+                        let first = report.steps - pending.len();
+                        match sums.read(&mut pending, self.batch_size) {
+                            Ok(m) => Some(m),
+                            Err((k, what)) => return (model, EpochEnd::Diverged(first + k, what)),
+                        }
+                    } else {
+                        None
+                    };
                     let info = StepInfo {
                         step,
                         total_steps: total,
@@ -626,15 +705,33 @@ impl Run<'_> {
                         metrics,
                     };
                     if hook.on_step(&info).is_break() {
-                        return (model, true);
+                        return (model, EpochEnd::Stopped);
                     }
                 }
-                (model, false)
+                (model, EpochEnd::Done)
             });
             model = trained;
-            if stopped {
-                report.stopped_early = true;
-                return Ok((model, report));
+            let diverged = |step: usize, what: String| TrainError::Diverged {
+                epoch: epoch + 1,
+                epochs: self.epochs,
+                step: step + 1,
+                total_steps: total,
+                what,
+            };
+            match end {
+                EpochEnd::Done => {}
+                EpochEnd::Stopped => {
+                    report.stopped_early = true;
+                    return Ok((model, report));
+                }
+                EpochEnd::Diverged(step, what) => return Err(diverged(step, what)),
+            }
+            // A last step can leave the weights non-finite with a finite loss.
+            if !weights_finite(&model) {
+                return Err(diverged(
+                    report.steps - 1,
+                    "the weights are not finite after this step".into(),
+                ));
             }
             let info = EpochInfo {
                 epoch,

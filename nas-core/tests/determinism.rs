@@ -14,8 +14,8 @@ use nas_core::ops::LayerConfig;
 use nas_core::space::SearchSpace;
 use nas_core::supernet::Supernet;
 use nas_core::train::{
-    Checkpoint, NoHook, Resume, StepInfo, SupernetTrainConfig, TrainHook, resume_supernet,
-    train_supernet,
+    Checkpoint, NoHook, Resume, StepInfo, SupernetTrainConfig, TrainError, TrainHook,
+    resume_supernet, train_supernet,
 };
 
 type Ad = Autodiff<Flex>;
@@ -295,4 +295,81 @@ fn reading_metrics_less_often_changes_neither_training_nor_the_epoch_figures() {
     // The epoch's mean loss is the mean of its steps' losses.
     let first_epoch: f64 = each.reports[..5].iter().map(|(_, m)| m.loss).sum::<f64>() / 5.0;
     assert!((each.epochs[0].mean_loss - first_epoch).abs() < 1e-9);
+}
+
+#[test]
+fn a_diverged_training_is_an_error_naming_where_and_checkpoints_nothing_of_it() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Default::default();
+    let (space, train, cfg) = small_setup(48, 3, 3);
+    let fresh = || {
+        Ad::seed(&device, 11);
+        Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap()
+    };
+    // A first good epoch, checkpointed.
+    let mut first = Keep {
+        stop_after: 1,
+        saved: None,
+    };
+    let (_, _) = train_supernet(fresh(), &train, &cfg, &mut first).unwrap();
+    let (bytes, resume) = first.saved.take().unwrap();
+    let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+        .load(bytes, &device)
+        .unwrap();
+    // One image with a NaN pixel: the step that sees it in epoch 2 (steps 4 to 6 of 9)
+    // has a NaN loss.
+    let mut poisoned = train.clone();
+    poisoned.pixels[5] = f32::NAN;
+    let mut rest = Keep {
+        stop_after: usize::MAX,
+        saved: None,
+    };
+    let err = resume_supernet(
+        fresh().load_record(record),
+        &poisoned,
+        &cfg,
+        Some(&resume),
+        &mut rest,
+    )
+    .unwrap_err();
+    match &err {
+        TrainError::Diverged {
+            epoch: 2,
+            epochs: 3,
+            step,
+            total_steps: 9,
+            what,
+        } => {
+            assert!((4..=6).contains(step), "{err}");
+            assert!(what.contains("NaN"), "{err}");
+        }
+        other => panic!("expected a divergence in epoch 2, got {other}"),
+    }
+    assert!(rest.saved.is_none(), "a checkpoint of the diverged epoch");
+    assert!(err.to_string().contains("smaller learning rate"), "{err}");
+
+    // From the start, with a learning rate far too large: caught in the first epoch,
+    // however rarely the hook reads the metrics.
+    let wild = SupernetTrainConfig {
+        optim: nas_core::train::OptimConfig {
+            lr: 1e5,
+            ..cfg.optim.clone()
+        },
+        ..cfg.clone()
+    };
+    let mut none = Keep {
+        stop_after: usize::MAX,
+        saved: None,
+    };
+    let err = train_supernet(fresh(), &train, &wild, &mut none).unwrap_err();
+    assert!(
+        matches!(err, TrainError::Diverged { epoch: 1, .. }),
+        "{err}"
+    );
+    assert!(none.saved.is_none());
+    let err = train_supernet(fresh(), &train, &wild, &mut NoHook).unwrap_err();
+    assert!(
+        matches!(err, TrainError::Diverged { epoch: 1, .. }),
+        "{err}"
+    );
 }

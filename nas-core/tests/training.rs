@@ -271,6 +271,13 @@ fn bad_training_configs_are_errors() {
         ),
         (
             SupernetTrainConfig {
+                ghost_batches: 3,
+                ..base.clone()
+            },
+            "does not split into 3 ghost batches",
+        ),
+        (
+            SupernetTrainConfig {
                 batch_size: 128,
                 ..base.clone()
             },
@@ -343,4 +350,26 @@ fn running_averages_start_as_cumulative_means() {
         .unwrap();
     let before = 4.0 * 0.9f32.powi(12) * (8.0 / 9.0) * (9.0 / 10.0);
     assert!(mean[0] > 0.99 && mean[0] < 1.0 + before + 1e-3, "{mean:?}");
+}
+
+#[test]
+fn an_epoch_is_whole_batches_and_the_rest_sits_it_out() {
+    let device = Default::default();
+    let space = SearchSpace {
+        stacks: 2,
+        filters: 4,
+        ..space()
+    };
+    // 70 images in batches of 16: 4 steps of 16 (64 images) per epoch, 6 left out.
+    let (train, _) = data(70, 1);
+    let model = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let cfg = SupernetTrainConfig {
+        epochs: 2,
+        batch_size: 16,
+        ..SupernetTrainConfig::default()
+    };
+    let mut seen = Record::default();
+    let (_, report) = train_supernet(model, &train, &cfg, &mut seen).unwrap();
+    assert_eq!(report.steps, 8);
+    assert_eq!(seen.losses.len(), 8, "one report per step");
 }
