@@ -170,7 +170,7 @@ impl SupernetTrainConfig {
                 self.batch_size, self.ghost_batches
             )));
         }
-        if self.batch_size % self.ghost_batches != 0 {
+        if !self.batch_size.is_multiple_of(self.ghost_batches) {
             return Err(TrainError::Config(format!(
                 "batch_size {} does not split into {} ghost batches of equal size: use a \
                  multiple of ghost_batches (e.g. {})",
