@@ -148,7 +148,10 @@ fn eval<B: NasAutodiffBackend>(ctx: &Ctx<B>, text: &str, standalone: bool) -> Re
         m.accuracy, m.loss, m.examples
     );
     if standalone {
-        let s = phases::retrain_one(ctx, &mut oneshot, &arch, Role::User)?.standalone;
+        let s = match phases::retrain_one(ctx, &mut oneshot, &arch, Role::User)? {
+            Ok(r) => r.standalone,
+            Err(f) => bail!("the stand-alone training failed: {}", f.reason),
+        };
         println!(
             "stand-alone       validation {:.4}, test {:.4}",
             s.validation.accuracy, s.test.accuracy
@@ -162,16 +165,31 @@ fn finish<B: NasAutodiffBackend>(
     oneshot: &mut OneShot<B::InnerBackend>,
     evaluated: &[Evaluated],
 ) -> Result<()> {
-    let retrained = phases::retrain(ctx, oneshot, evaluated)?;
-    let report = Report::new(
+    let (retrained, failed) = phases::retrain(ctx, oneshot, evaluated)?;
+    let mut report = Report::new(
         ctx.backend.clone(),
         ctx.cfg.seed,
         ctx.cfg.search.strategy.clone(),
         ctx.supernet_key.clone(),
         evaluated,
         retrained,
+        failed.clone(),
     )
-    .context("nothing was retrained (retrain.top_k and retrain.random_k are 0)")?;
+    .with_context(|| match failed.first() {
+        Some(f) => format!(
+            "every stand-alone training failed ({}; the first: {} of {})",
+            failed.len(),
+            f.reason,
+            f.arch
+        ),
+        None => "nothing was retrained (retrain.top_k and retrain.random_k are 0)".into(),
+    })?;
+    let scores: Vec<f64> = evaluated.iter().map(|e| e.accuracy).collect();
+    report.warnings =
+        crate::report::one_shot_warnings(&scores, ctx.space.classes, ctx.data.validation.len());
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
     let summary = report.write(&ctx.run, evaluated)?;
     let b = &report.best;
     let s = &b.standalone;

@@ -63,6 +63,23 @@ pub struct Standalone {
     pub seconds: f64,
 }
 
+/// A stand-alone training that diverged (`standalone/KEY.failed.json`): recorded, like a
+/// result, so that reports list it and a rerun does not train it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The architecture in text form.
+    pub arch: String,
+    /// The key of the training (as for [`Standalone::key`]).
+    pub key: String,
+    /// Why it failed, e.g. `training diverged in epoch 1 of 2, at step 3 of 84: ...`.
+    pub reason: String,
+    /// Seconds until it failed.
+    pub seconds: f64,
+}
+
+/// How a stand-alone training ended: its result, or why it has none.
+pub type Outcome = std::result::Result<Standalone, Failure>;
+
 /// A stand-alone result in a report: its role, and its one-shot score with this run's
 /// supernet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::export::{Cell, Table};
 use crate::plots::{Curve, plot_curves, plot_scatter};
-use crate::records::{Evaluated, Retrained, Role, best_of};
+use crate::records::{Evaluated, Failure, Retrained, Role, best_of};
 use crate::rundir::RunDir;
 use crate::stats::{Agreement, RESAMPLES, best_so_far, mean_std};
 
@@ -158,6 +158,13 @@ pub struct Report {
     pub noise: Option<NoiseFloor>,
     /// The retrained architectures by role: the top-k against the random ones.
     pub groups: Vec<Group>,
+    /// Stand-alone trainings that diverged (their architectures are left out above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<Failure>,
+    /// What the reader should know before trusting the figures (e.g. one-shot scores
+    /// at chance level).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -169,6 +176,7 @@ impl Report {
         supernet: String,
         evaluated: &[Evaluated],
         retrained: Vec<Retrained>,
+        failed: Vec<Failure>,
     ) -> Option<Report> {
         let best_one_shot = best_of(evaluated)?.clone();
         let best = retrained
@@ -219,6 +227,8 @@ impl Report {
             noise,
             groups,
             retrained,
+            failed,
+            warnings: Vec::new(),
         })
     }
 
@@ -233,6 +243,9 @@ impl Report {
             "Backend `{}`, seed {}, strategy `{}` with {} one-shot evaluations, supernet `{}`.\n",
             self.backend, self.seed, self.strategy, self.budget, self.supernet
         );
+        for w in &self.warnings {
+            let _ = writeln!(md, "**Warning**: {w}.\n");
+        }
         let _ = writeln!(md, "## Best architecture\n\n`{}`\n", s.arch);
         let mut best = Table::new(&[("what", ""), ("value", "value")]);
         for (what, v) in [
@@ -265,6 +278,17 @@ impl Report {
         }
         let _ = writeln!(md, "{}", self.groups_table().to_markdown());
         let _ = writeln!(md, "{}", self.retrained_table().to_markdown());
+        if !self.failed.is_empty() {
+            let _ = writeln!(
+                md,
+                "## Failed stand-alone trainings
+
+{} training(s) diverged; their \
+                 architectures are left out of everything above.\n\n{}",
+                self.failed.len(),
+                failures_table(&self.failed).to_markdown()
+            );
+        }
         let _ = writeln!(
             md,
             "Plots: `plots/oneshot_vs_standalone.svg`, `plots/search.svg`. Every evaluation: the search's `evaluated.csv` under `search/`."
@@ -384,6 +408,52 @@ impl Report {
     }
 }
 
+/// The failed stand-alone trainings, one row each.
+pub fn failures_table(failed: &[Failure]) -> Table {
+    let mut t = Table::new(&[
+        ("arch", "architecture"),
+        ("key", "training"),
+        ("reason", "why"),
+    ]);
+    for f in failed {
+        t.push(vec![
+            Cell::code(f.arch.clone()),
+            Cell::code(f.key.clone()),
+            Cell::text(f.reason.clone()),
+        ]);
+    }
+    t
+}
+
+/// Warnings about one-shot scores that carry no ranking: all equal, or every one at
+/// chance level (`1 / classes`, within 3 binomial standard errors on `examples` images),
+/// the signs of a supernet that did not learn.
+pub fn one_shot_warnings(scores: &[f64], classes: usize, examples: usize) -> Vec<String> {
+    let mut w = Vec::new();
+    let (Some(lo), Some(hi)) = (
+        scores.iter().copied().reduce(f64::min),
+        scores.iter().copied().reduce(f64::max),
+    ) else {
+        return w;
+    };
+    if scores.len() > 1 && hi - lo < 1e-12 {
+        w.push(format!(
+            "all {} one-shot accuracies are equal ({lo:.4}): they rank nothing",
+            scores.len()
+        ));
+    }
+    let chance = 1.0 / classes.max(1) as f64;
+    let se = (chance * (1.0 - chance) / examples.max(1) as f64).sqrt();
+    if hi <= chance + 3.0 * se {
+        w.push(format!(
+            "every one-shot accuracy is at chance level (at most {hi:.4}, chance {chance:.4} \
+             for {classes} classes): the supernet did not learn; train it longer or check \
+             its learning rate"
+        ));
+    }
+    w
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,6 +504,21 @@ mod tests {
     }
 
     #[test]
+    fn one_shot_scores_that_rank_nothing_are_warned_about() {
+        assert!(one_shot_warnings(&[0.5, 0.6, 0.4], 10, 500).is_empty());
+        let w = one_shot_warnings(&[0.105; 4], 10, 500);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("all 4 one-shot accuracies are equal"),
+            "{w:?}"
+        );
+        assert!(w[1].contains("chance level"), "{w:?}");
+        // Chance plus noise on 500 images (se 0.013) is still chance; 0.2 is not.
+        assert_eq!(one_shot_warnings(&[0.09, 0.12, 0.135], 10, 500).len(), 1);
+        assert!(one_shot_warnings(&[0.09, 0.2], 10, 500).is_empty());
+    }
+
+    #[test]
     fn correlations_leave_the_top_k_out_and_the_noise_floor_pools_seeds() {
         // The top architecture agrees perfectly and would lift any correlation it were in;
         // the random ones are ordered by one-shot score with their mean stand-alone
@@ -452,6 +537,7 @@ mod tests {
             "k".into(),
             &[evaluated(0.9)],
             retrained,
+            Vec::new(),
         )
         .unwrap();
         assert_eq!(report.correlation.n, 4);
@@ -493,6 +579,7 @@ mod tests {
             "k".into(),
             &[evaluated(0.9)],
             retrained,
+            Vec::new(),
         )
         .unwrap();
         assert!(report.noise.is_none());

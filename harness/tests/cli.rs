@@ -863,3 +863,73 @@ fn a_diverged_supernet_training_fails_naming_where_and_a_smaller_rate_then_runs(
         .unwrap();
     check_ok(&out, "nas run with a smaller learning rate, same directory");
 }
+
+#[test]
+fn diverged_stand_alone_trainings_are_recorded_and_listed_not_fatal() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Learning rates from large to absurd: some architectures diverge at a rate where
+    // others still train; every one diverges at the last.
+    let mut partial = false;
+    for lr in ["1000", "3000", "10000"] {
+        let dir = tmp.path().join(lr);
+        let lr_set = format!("retrain.train.optim.lr={lr}");
+        let run = || {
+            nas()
+                .args(run_args(&dir))
+                .args(["--quiet", "--set", "retrain.random_k=4", "--set", &lr_set])
+                .output()
+                .unwrap()
+        };
+        let out = run();
+        let names: Vec<String> = std::fs::read_dir(dir.join("standalone"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let failed = names.iter().filter(|n| n.ends_with(".failed.json")).count();
+        if failed == 0 {
+            check_ok(&out, "nas run without a failed training");
+            continue;
+        }
+        let record = names.iter().find(|n| n.ends_with(".failed.json")).unwrap();
+        let record = read_json(&dir.join("standalone").join(record));
+        assert!(
+            record["reason"]
+                .as_str()
+                .unwrap()
+                .contains("diverged in epoch"),
+            "{record}"
+        );
+        if failed == names.len() {
+            let e = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success());
+            assert!(e.contains("every stand-alone training failed"), "{e}");
+            continue;
+        }
+        partial = true;
+        check_ok(&out, "nas run with some failed trainings");
+        let report = read_json(&dir.join("report.json"));
+        assert_eq!(report["failed"].as_array().unwrap().len(), failed);
+        assert_eq!(
+            report["retrained"].as_array().unwrap().len(),
+            names.len() - failed
+        );
+        let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+        assert!(
+            summary.contains(&format!("{failed} training(s) diverged")),
+            "{summary}"
+        );
+        // A rerun reads the failures back: nothing is trained again.
+        let before = std::fs::read_dir(dir.join("standalone")).unwrap().count();
+        let out = run();
+        check_ok(&out, "nas run again");
+        assert_eq!(
+            std::fs::read_dir(dir.join("standalone")).unwrap().count(),
+            before
+        );
+        assert_eq!(
+            read_json(&dir.join("report.json"))["failed"],
+            report["failed"]
+        );
+    }
+    assert!(partial, "no learning rate made only some trainings diverge");
+}

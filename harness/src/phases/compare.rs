@@ -57,7 +57,13 @@ pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<PathBuf> {
             let best = best_of(&evaluated).ok_or_else(|| anyhow::anyhow!("empty search"))?;
             let winner = if retrained {
                 let arch = ctx.space.parse(&best.arch)?;
-                Some(retrain_one(ctx, &mut oneshot, &arch, Role::Winner)?.standalone)
+                match retrain_one(ctx, &mut oneshot, &arch, Role::Winner)? {
+                    Ok(r) => Some(r.standalone),
+                    Err(f) => {
+                        tracing::warn!("the winner of {s}, seed {seed}: {}", f.reason);
+                        None
+                    }
+                }
             } else {
                 None
             };

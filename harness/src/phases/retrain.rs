@@ -10,14 +10,14 @@ use nas_core::ops::NormMode;
 use nas_core::space::{Architecture, SearchSpace};
 use nas_core::standalone::StandaloneModel;
 use nas_core::stats::ModelStats;
-use nas_core::train::train_standalone;
+use nas_core::train::{TrainError, train_standalone};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
 
 use super::workers::{Job, train_all};
 use super::{Ctx, OneShot};
-use crate::records::{Evaluated, Retrained, Role, Standalone};
+use crate::records::{Evaluated, Failure, Outcome, Retrained, Role, Standalone};
 use crate::rundir::{RunDir, key_of, seed_of};
 use crate::ui::StepBar;
 
@@ -34,29 +34,34 @@ struct StandaloneSetup<'a> {
 
 /// `arch` trained stand-alone (or the saved result of an identical earlier training),
 /// with its one-shot score from this run's supernet; random architectures are trained
-/// with each of `retrain.seeds` seeds.
+/// with each of `retrain.seeds` seeds. A training that diverged gives its [`Failure`]
+/// (the first one, when several seeds diverged).
 pub fn retrain_one<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     oneshot: &mut OneShot<B::InnerBackend>,
     arch: &Architecture,
     role: Role,
-) -> Result<Retrained> {
+) -> Result<std::result::Result<Retrained, Failure>> {
     let one_shot = oneshot.score(arch)?;
-    let standalone = train_one(ctx, arch, role, 0)?;
     let seeds = if role == Role::Random {
         ctx.cfg.retrain.seeds
     } else {
         1
     };
-    let repeats = (1..seeds as u64)
+    let runs = (0..seeds.max(1) as u64)
         .map(|i| train_one(ctx, arch, role, i))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Retrained {
+        .collect::<Result<Vec<Outcome>>>()?;
+    let mut runs = match runs.into_iter().collect::<std::result::Result<Vec<_>, _>>() {
+        Ok(runs) => runs,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    let standalone = runs.remove(0);
+    Ok(Ok(Retrained {
         role,
         one_shot,
         standalone,
-        repeats,
-    })
+        repeats: runs,
+    }))
 }
 
 /// The training settings of `arch`'s training number `seed_offset` (its seed moved).
@@ -96,23 +101,23 @@ fn setup_of<'a, B: NasAutodiffBackend>(
     }
 }
 
-/// The stand-alone result with key `key` if it was trained before: in this run directory,
-/// or in `retrain.shared_dir` (then copied into this run directory).
+/// How the stand-alone training with key `key` ended, if it was done before: in this run
+/// directory, or in `retrain.shared_dir` (then copied into this run directory).
 pub(crate) fn cached_standalone<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     key: &str,
-) -> Result<Option<Standalone>> {
-    if let Some(done) = ctx.run.read_standalone(key)? {
+) -> Result<Option<Outcome>> {
+    if let Some(done) = ctx.run.read_outcome(key)? {
         return Ok(Some(done));
     }
     let Some(shared) = shared_dir(ctx) else {
         return Ok(None);
     };
     let found = shared
-        .read_standalone(key)
+        .read_outcome(key)
         .with_context(|| format!("reading retrain.shared_dir {}", shared.root().display()))?;
     if let Some(done) = &found {
-        ctx.run.write_standalone(done)?;
+        ctx.run.write_outcome(done)?;
     }
     Ok(found)
 }
@@ -124,13 +129,13 @@ fn shared_dir<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Option<RunDir> {
 
 /// One stand-alone training of `arch`, with the training seed moved by `seed_offset`
 /// (which changes the data order and, through the key, the initial weights), or its
-/// saved result.
+/// saved outcome. A training that diverges is recorded as a [`Failure`], not an error.
 pub(crate) fn train_one<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     arch: &Architecture,
     role: Role,
     seed_offset: u64,
-) -> Result<Standalone> {
+) -> Result<Outcome> {
     let text = arch.to_string();
     let train = &seeded_training(ctx, seed_offset);
     let setup = setup_of(ctx, &text, train);
@@ -146,9 +151,29 @@ pub(crate) fn train_one<B: NasAutodiffBackend>(
         bar: ctx.ui.bar(steps, "retrain"),
     };
     let start = Instant::now();
-    let (model, _) = train_standalone(model, &ctx.data.train, train, &mut hook)
-        .with_context(|| format!("retraining {text}"))?;
+    let trained = train_standalone(model, &ctx.data.train, train, &mut hook);
     hook.bar.finish_and_clear();
+    let model = match trained {
+        Ok((model, _)) => model,
+        Err(e @ TrainError::Diverged { .. }) => {
+            let failure = Failure {
+                arch: text,
+                key,
+                reason: e.to_string(),
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            tracing::warn!(
+                "stand-alone training of {} ({}, training seed {}) failed: {}",
+                failure.arch,
+                role.as_str(),
+                train.seed,
+                failure.reason
+            );
+            write_outcome(ctx, &Err(failure.clone()))?;
+            return Ok(Err(failure));
+        }
+        Err(e) => return Err(e).with_context(|| format!("retraining {text}")),
+    };
     let seconds = start.elapsed().as_secs_f64();
     let model = model.valid();
     let batch = ctx.cfg.retrain.eval_batch;
@@ -164,12 +189,7 @@ pub(crate) fn train_one<B: NasAutodiffBackend>(
         init_seed,
         seconds,
     };
-    ctx.run.write_standalone(&result)?;
-    if let Some(shared) = shared_dir(ctx) {
-        shared.write_standalone(&result).with_context(|| {
-            format!("writing to retrain.shared_dir {}", shared.root().display())
-        })?;
-    }
+    write_outcome(ctx, &Ok(result.clone()))?;
     tracing::info!(
         "retrained {} ({}, training seed {}): stand-alone validation {:.4}, test {:.4} in {:.0}s",
         result.arch,
@@ -179,7 +199,18 @@ pub(crate) fn train_one<B: NasAutodiffBackend>(
         result.test.accuracy,
         seconds
     );
-    Ok(result)
+    Ok(Ok(result))
+}
+
+/// Saves an outcome in this run directory and in `retrain.shared_dir`.
+fn write_outcome<B: NasAutodiffBackend>(ctx: &Ctx<B>, o: &Outcome) -> Result<()> {
+    ctx.run.write_outcome(o)?;
+    if let Some(shared) = shared_dir(ctx) {
+        shared.write_outcome(o).with_context(|| {
+            format!("writing to retrain.shared_dir {}", shared.root().display())
+        })?;
+    }
+    Ok(())
 }
 
 /// The architectures phase 3 retrains: the `top_k` best distinct ones by one-shot
@@ -219,12 +250,13 @@ pub fn retrain_candidates(
     Ok(chosen)
 }
 
-/// Retrains the candidates of a search (reusing those trained before).
+/// Retrains the candidates of a search (reusing those trained before); returns the
+/// retrained ones and the failures (an architecture with a failed seed is left out).
 pub fn retrain<B: NasAutodiffBackend>(
     ctx: &Ctx<B>,
     oneshot: &mut OneShot<B::InnerBackend>,
     evaluated: &[Evaluated],
-) -> Result<Vec<Retrained>> {
+) -> Result<(Vec<Retrained>, Vec<Failure>)> {
     let r = &ctx.cfg.retrain;
     let picks = retrain_candidates(&ctx.space, evaluated, r.top_k, r.random_k, ctx.cfg.seed)?;
     tracing::info!("retraining {} architectures stand-alone", picks.len());
@@ -240,8 +272,12 @@ pub fn retrain<B: NasAutodiffBackend>(
         })
         .collect();
     train_all(ctx, &jobs)?;
-    picks
-        .iter()
-        .map(|(arch, role)| retrain_one(ctx, oneshot, arch, *role))
-        .collect()
+    let (mut done, mut failed) = (Vec::new(), Vec::new());
+    for (arch, role) in &picks {
+        match retrain_one(ctx, oneshot, arch, *role)? {
+            Ok(r) => done.push(r),
+            Err(f) => failed.push(f),
+        }
+    }
+    Ok((done, failed))
 }

@@ -26,8 +26,8 @@ use super::workers::{Job, train_all};
 use super::{Ctx, OneShot, retrain_candidates, supernet};
 use crate::export::{Cell, Table};
 use crate::plots::{plot_correlations, plot_scatter};
-use crate::records::{Retrained, Role, Standalone};
-use crate::report::{NoiseFloor, Spread};
+use crate::records::{Failure, Retrained, Role, Standalone};
+use crate::report::{NoiseFloor, Spread, failures_table, one_shot_warnings};
 use crate::stats::{Agreement, RESAMPLES, mean_std};
 
 /// One rate of the dropout study.
@@ -58,6 +58,9 @@ pub struct RateResult {
     pub top_standalone: Spread,
     /// Their parameter counts.
     pub top_params: Spread,
+    /// One-shot scores that rank nothing (all equal, or at chance level).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One architecture of the sample.
@@ -102,6 +105,10 @@ pub struct DropoutReport {
     pub kl_examples: usize,
     /// One entry per rate, in the order given.
     pub rates: Vec<RateResult>,
+    /// Stand-alone trainings that diverged; their architectures are left out of every
+    /// figure (and of `archs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<Failure>,
     /// Wall time of the whole study in this invocation, in seconds.
     pub seconds: f64,
 }
@@ -153,7 +160,19 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
         })
         .collect();
     let all = train_all(ctx, &jobs)?;
-    let trained: Vec<Vec<Standalone>> = all.chunks(seeds).map(<[Standalone]>::to_vec).collect();
+    // An architecture with a failed (diverged) training is left out of every figure.
+    let (mut trained, mut keep, mut failed): (Vec<Vec<Standalone>>, Vec<usize>, Vec<Failure>) =
+        Default::default();
+    for (i, runs) in all.chunks(seeds).enumerate() {
+        match runs.iter().cloned().collect::<Result<Vec<_>, _>>() {
+            Ok(runs) => {
+                keep.push(i);
+                trained.push(runs);
+            }
+            Err(f) => failed.push(f),
+        }
+    }
+    let kept = |v: &[f64]| -> Vec<f64> { keep.iter().filter_map(|&i| v.get(i).copied()).collect() };
 
     let archs: Vec<SampledArch> = trained
         .iter()
@@ -182,6 +201,8 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
     let agree = |x: &[f64], y: &[f64]| Agreement::of(x, y, RESAMPLES, ctx.cfg.seed);
     let mut results = Vec::new();
     for (k, (rate, key, scores, kl)) in scored.into_iter().enumerate() {
+        let scores: Vec<_> = keep.iter().map(|&i| scores[i].clone()).collect();
+        let kl = kept(&kl);
         let retrained: Vec<Retrained> = scores
             .iter()
             .zip(&trained)
@@ -201,7 +222,12 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
             &retrained,
         )?;
         let (top_standalone, top_params) = group(&x);
+        let warnings = one_shot_warnings(&x, ctx.space.classes, ctx.data.validation.len());
+        for w in &warnings {
+            tracing::warn!("rate {rate}: {w}");
+        }
         results.push(RateResult {
+            warnings,
             rate,
             supernet: key,
             correlation: agree(&x, &y),
@@ -230,6 +256,7 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
         kl_examples: kl_data.as_ref().map_or(0, ImageDataset::len),
         archs,
         rates: results,
+        failed,
         seconds: start.elapsed().as_secs_f64(),
     };
     let curves: Vec<(f64, Agreement)> = report
@@ -395,6 +422,19 @@ fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
         r.params_vs_standalone.spearman.text(),
         size.to_markdown()
     ));
+    for x in &r.rates {
+        for w in &x.warnings {
+            md.push_str(&format!("**Warning** (r = {}): {w}.\n\n", x.rate));
+        }
+    }
+    if !r.failed.is_empty() {
+        md.push_str(&format!(
+            "## Failed stand-alone trainings\n\n{} training(s) diverged; their architectures \
+             are left out of every figure above.\n\n{}\n",
+            r.failed.len(),
+            failures_table(&r.failed).to_markdown()
+        ));
+    }
     md.push_str(&match &r.noise {
         Some(n) => format!("{}\n\n", n.sentence()),
         None => "The stand-alone noise floor was not measured: set `retrain.seeds` to 3.\n\n"

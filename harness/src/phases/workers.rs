@@ -21,7 +21,7 @@ use nas_core::space::Architecture;
 
 use super::Ctx;
 use super::retrain::{cached_standalone, standalone_key, train_one};
-use crate::records::{Role, Standalone};
+use crate::records::{Outcome, Role};
 
 /// One stand-alone training to do.
 #[derive(Debug, Clone)]
@@ -34,10 +34,10 @@ pub struct Job {
     pub seed_offset: u64,
 }
 
-/// The results of `jobs`, in order: read from the run directory where an identical
+/// How `jobs` ended (results, or failures of trainings that diverged), in order: read from the run directory where an identical
 /// training was done before, the rest trained by `retrain.workers` worker processes at a
 /// time (or here, with one worker).
-pub fn train_all<B: NasAutodiffBackend>(ctx: &Ctx<B>, jobs: &[Job]) -> Result<Vec<Standalone>> {
+pub fn train_all<B: NasAutodiffBackend>(ctx: &Ctx<B>, jobs: &[Job]) -> Result<Vec<Outcome>> {
     let workers = ctx.cfg.retrain.workers;
     let mut pending = Vec::new();
     for job in jobs {
@@ -114,7 +114,7 @@ fn run_workers<B: NasAutodiffBackend>(
                     let r = running.swap_remove(i);
                     let failed = if !status.success() {
                         Some(format!("exited with {status}"))
-                    } else if ctx.run.read_standalone(&r.key)?.is_none() {
+                    } else if ctx.run.read_outcome(&r.key)?.is_none() {
                         Some("exited without writing its result".to_string())
                     } else {
                         None

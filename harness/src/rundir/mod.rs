@@ -12,6 +12,7 @@
 //! RUN/search/STRATEGY-sSEED-KEY/evaluated.jsonl|csv   every evaluation, in order
 //! RUN/search/STRATEGY-sSEED-KEY/strategy.json         strategy checkpoint
 //! RUN/standalone/KEY.json                  one stand-alone training (KEY hashes arch + setup)
+//! RUN/standalone/KEY.failed.json           one that diverged, and why
 //! RUN/report.json, RUN/summary.md, RUN/plots/*.svg    the last run's report
 //! RUN/compare/summary.md|results.csv|results.json|curves.svg   the last comparison
 //! RUN/study/dropout/summary.md|report.json|results.csv|plots/   the last dropout study
@@ -33,7 +34,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::export::Table;
-use crate::records::Standalone;
+use crate::records::{Failure, Outcome, Standalone};
 
 pub use files::{JsonLog, key_of, read_json, seed_of, write_atomic, write_json};
 pub use lock::RunLock;
@@ -99,6 +100,31 @@ impl RunDir {
     /// The stand-alone result with key `key`, if it was trained before.
     pub fn read_standalone(&self, key: &str) -> Result<Option<Standalone>> {
         read_json(&self.standalone_path(key))
+    }
+
+    fn failure_path(&self, key: &str) -> PathBuf {
+        self.path(&format!("standalone/{key}.failed.json"))
+    }
+
+    /// How the stand-alone training with key `key` ended, if it was done before: its
+    /// result, or the record of its failure.
+    pub fn read_outcome(&self, key: &str) -> Result<Option<Outcome>> {
+        if let Some(done) = self.read_standalone(key)? {
+            return Ok(Some(Ok(done)));
+        }
+        Ok(read_json::<Failure>(&self.failure_path(key))?.map(Err))
+    }
+
+    /// Saves how a stand-alone training ended; returns the file's path.
+    pub fn write_outcome(&self, o: &Outcome) -> Result<PathBuf> {
+        match o {
+            Ok(s) => self.write_standalone(s),
+            Err(f) => {
+                let p = self.failure_path(&f.key);
+                write_json(&p, f)?;
+                Ok(p)
+            }
+        }
     }
 
     /// Saves a stand-alone result; returns its path.
