@@ -51,6 +51,13 @@ impl BackendTask for Job {
     fn run<B: NasAutodiffBackend>(self, device: B::Device) -> Result<()> {
         // The device works: now the run directory may be written (a worker leaves the
         // saved configuration, which it read, as it is).
+        let root = self.prep.run.root();
+        if matches!(self.work, Work::Search | Work::Retrain | Work::Eval { .. }) && !root.exists() {
+            bail!(
+                "no run directory {}: run `nas train --out {0}` (or `nas run`) first",
+                root.display()
+            );
+        }
         let _lock = if matches!(self.work, Work::Standalone { .. }) {
             None
         } else {

@@ -15,7 +15,7 @@ mod workers;
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use nas_core::backend::NasAutodiffBackend;
 use nas_core::data::Splits;
 use nas_core::ops::LayerConfig;
@@ -89,6 +89,27 @@ impl Prepared {
         standalone_cfg
             .validate()
             .context("invalid [retrain.train]")?;
+        for (what, batch) in [
+            ("supernet.batch_size", supernet_cfg.batch_size),
+            ("retrain.train.batch_size", standalone_cfg.batch_size),
+        ] {
+            if data.train.len() < batch {
+                bail!(
+                    "{what} = {batch} is more than the {} training images: no full batch \
+                     (lower it, or raise data.train_limit)",
+                    data.train.len()
+                );
+            }
+        }
+        let shared = cfg.retrain.shared_dir.trim();
+        if !shared.is_empty() && std::path::Path::new(shared).exists() {
+            let standalone = std::path::Path::new(shared).join("standalone");
+            if !std::path::Path::new(shared).is_dir()
+                || (standalone.exists() && !standalone.is_dir())
+            {
+                bail!("retrain.shared_dir = {shared}: not a run directory (not a folder)");
+            }
+        }
         for warning in cfg.check_strategies(&space)? {
             tracing::warn!("{warning}");
         }
