@@ -2,7 +2,7 @@
 //! several points, and clear errors for bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -764,10 +764,13 @@ fn a_second_process_on_a_run_directory_is_refused_and_a_killed_holder_blocks_not
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until it holds the lock and has said who it is.
+    // Wait until it holds the lock, has said who it is and has saved its configuration
+    // (just after taking the lock).
     let lock = dir.join("lock");
     let start = Instant::now();
-    while std::fs::read_to_string(&lock).map_or(true, |s| !s.ends_with('\n')) {
+    while std::fs::read_to_string(&lock).map_or(true, |s| !s.ends_with('\n'))
+        || !dir.join("config.toml").exists()
+    {
         assert!(start.elapsed() < Duration::from_secs(120), "no lock taken");
         std::thread::sleep(Duration::from_millis(50));
     }
