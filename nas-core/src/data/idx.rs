@@ -53,7 +53,12 @@ pub fn parse_idx(
             u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
         })
         .collect();
-    let expected: usize = dims.iter().product();
+    let Some(expected) = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+        return Err(DataError::new(
+            name,
+            format!("IDX dimensions {dims:?} describe more bytes than any file holds"),
+        ));
+    };
     let payload = &bytes[header..];
     if payload.len() != expected {
         return Err(DataError::new(

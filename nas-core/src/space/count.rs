@@ -74,7 +74,8 @@ fn binomial(n: usize, k: usize) -> Option<u128> {
     Some(r)
 }
 
-fn count_subsets(n: usize, max: usize) -> Option<u128> {
+/// How many subsets of `0..n` have 1..=max elements (`None` beyond `u128`).
+pub(crate) fn count_subsets(n: usize, max: usize) -> Option<u128> {
     (1..=max.min(n)).try_fold(0u128, |acc, k| acc.checked_add(binomial(n, k)?))
 }
 

@@ -115,6 +115,9 @@ impl CellSite {
     }
 }
 
+/// The most choices (input or operation subsets) one block may offer.
+pub const MAX_CHOICES: u128 = 100_000;
+
 impl SearchSpace {
     /// Checks every field; returns the first problem found.
     pub fn validate(&self) -> Result<(), SpaceError> {
@@ -141,6 +144,30 @@ impl SearchSpace {
         if distinct.len() != self.ops.len() {
             return bad("the operation menu lists an operation twice".into());
         }
+        // Strategies enumerate every block's choices: keep them to a size that can be.
+        let last = self.num_candidate_inputs(self.blocks_per_cell - 1);
+        for (what, n, k) in [
+            (
+                "input subsets (blocks_per_cell, max_inputs)",
+                last,
+                self.max_inputs,
+            ),
+            (
+                "operation subsets (ops, max_ops)",
+                self.ops.len(),
+                self.max_ops,
+            ),
+        ] {
+            match count::count_subsets(n, k) {
+                Some(c) if c <= MAX_CHOICES => {}
+                c => {
+                    return bad(format!(
+                        "a block has {} {what}: at most {MAX_CHOICES} can be enumerated",
+                        c.map_or("more than 2^128".to_string(), |c| c.to_string())
+                    ));
+                }
+            }
+        }
         if self.filters < 2 || !self.filters.is_multiple_of(2) {
             return bad(format!(
                 "filters = {}: must be even and at least 2 (factorized reductions split channels in two)",
@@ -157,8 +184,8 @@ impl SearchSpace {
                 self.input_shape
             ));
         }
-        let min_side = 1usize << (self.stacks - 1);
-        if h < min_side || w < min_side {
+        let min_side = 1usize.checked_shl((self.stacks - 1).try_into().unwrap_or(u32::MAX));
+        if min_side.is_none_or(|m| h < m || w < m) {
             return bad(format!(
                 "input {h}x{w} is too small for {} reductions",
                 self.stacks - 1
