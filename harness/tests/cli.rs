@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{TINY, check_ok, nas, run_args};
+use common::{TINY, check_ok, nas, only_dir, read_json, results, run_args, search_log};
 
 /// Runs `nas` with `args`, expecting failure; returns stderr.
 fn fails(args: &[&str]) -> String {
@@ -17,59 +17,6 @@ fn fails(args: &[&str]) -> String {
     assert!(!out.status.success(), "{args:?} should fail; stderr: {err}");
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     err
-}
-
-/// The one folder under `dir/parent` whose name starts with `prefix` (run directories
-/// key their supernets and searches by hash).
-fn only_dir(dir: &Path, parent: &str, prefix: &str) -> PathBuf {
-    let found: Vec<PathBuf> = std::fs::read_dir(dir.join(parent))
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(found.len(), 1, "{parent}/{prefix}*: {found:?}");
-    found[0].clone()
-}
-
-/// The search log of a run's only search, or an empty path if there is none yet.
-fn search_log(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir.join("search"))
-        .ok()
-        .and_then(|mut d| d.next())
-        .and_then(|e| e.ok())
-        .map(|e| e.path().join("evaluated.jsonl"))
-        .unwrap_or_default()
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The results of a run that must not depend on interruptions: the search log, every
-/// stand-alone result without its timing, and the report.
-fn results(dir: &Path) -> (String, Vec<Value>, Value) {
-    let log = std::fs::read_to_string(search_log(dir)).unwrap();
-    let mut standalone: Vec<Value> = std::fs::read_dir(dir.join("standalone"))
-        .unwrap()
-        .map(|e| {
-            let mut v = read_json(&e.unwrap().path());
-            v.as_object_mut().unwrap().remove("seconds");
-            v
-        })
-        .collect();
-    standalone.sort_by_key(|v| v["key"].as_str().unwrap().to_string());
-    let mut report = read_json(&dir.join("report.json"));
-    report["best"].as_object_mut().unwrap().remove("seconds");
-    for r in report["retrained"].as_array_mut().unwrap() {
-        r.as_object_mut().unwrap().remove("seconds");
-    }
-    (log, standalone, report)
 }
 
 fn count_lines(path: &Path) -> usize {
