@@ -191,6 +191,7 @@ fn finish<B: NasAutodiffBackend>(
         ),
         None => "nothing was retrained (retrain.top_k and retrain.random_k are 0)".into(),
     })?;
+    report.config_hash = crate::rundir::key_of(&ctx.cfg);
     let scores: Vec<f64> = evaluated.iter().map(|e| e.accuracy).collect();
     report.warnings =
         crate::report::one_shot_warnings(&scores, ctx.space.classes, ctx.data.validation.len());

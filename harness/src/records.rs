@@ -61,6 +61,12 @@ pub struct Standalone {
     pub init_seed: u64,
     /// Seconds of training.
     pub seconds: f64,
+    /// Backend and device it was trained on (empty in records older than this field).
+    #[serde(default)]
+    pub backend: String,
+    /// Version of the `nas` crate that trained it (empty in older records).
+    #[serde(default)]
+    pub version: String,
 }
 
 /// A stand-alone training that diverged (`standalone/KEY.failed.json`): recorded, like a

@@ -135,6 +135,12 @@ pub struct Report {
     pub backend: String,
     /// Master seed.
     pub seed: u64,
+    /// Hash of the whole configuration (`config.toml` of the run directory).
+    #[serde(default)]
+    pub config_hash: String,
+    /// Version of the `nas` crate and the commit it was built from.
+    #[serde(default)]
+    pub version: String,
     /// Strategy used.
     pub strategy: String,
     /// The supernet's key (its folder under `supernet/`).
@@ -229,6 +235,8 @@ impl Report {
             retrained,
             failed,
             warnings: Vec::new(),
+            config_hash: String::new(),
+            version: crate::phases::version(),
         })
     }
 
@@ -480,6 +488,8 @@ mod tests {
             test: metrics(val),
             init_seed: 0,
             seconds: 1.0,
+            backend: "flex".into(),
+            version: "0.1.0".into(),
         }
     }
 

@@ -31,7 +31,7 @@ pub use compare::compare;
 pub use retrain::{retrain, retrain_candidates, retrain_one};
 pub use search::{OneShot, finished_search, search};
 pub use study::{DropoutReport, dropout_study};
-pub use study_all::{COMMIT, all_studies, command_line};
+pub use study_all::{COMMIT, all_studies, command_line, version};
 pub use train::{supernet, trained_supernet};
 pub use workers::{Job, train_all};
 

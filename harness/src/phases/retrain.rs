@@ -188,6 +188,8 @@ pub(crate) fn train_one<B: NasAutodiffBackend>(
         test,
         init_seed,
         seconds,
+        backend: ctx.backend.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
     };
     write_outcome(ctx, &Ok(result.clone()))?;
     tracing::info!(

@@ -85,6 +85,12 @@ pub struct DropoutReport {
     pub backend: String,
     /// Master seed (the sample, the supernets' initial weights and data order).
     pub seed: u64,
+    /// Hash of the whole configuration (`config.toml` of the run directory).
+    #[serde(default)]
+    pub config_hash: String,
+    /// Version of the `nas` crate and the commit it was built from.
+    #[serde(default)]
+    pub version: String,
     /// The uniformly sampled architectures.
     pub archs: Vec<SampledArch>,
     /// Stand-alone training seeds per architecture.
@@ -246,6 +252,8 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
     let report = DropoutReport {
         backend: ctx.backend.clone(),
         seed: ctx.cfg.seed,
+        config_hash: crate::rundir::key_of(&ctx.cfg),
+        version: super::version(),
         seeds,
         standalone: Spread::of(&means),
         noise: NoiseFloor::of_runs(&by_seed, ctx.cfg.seed),

@@ -26,6 +26,11 @@ use crate::rundir::{JsonLog, key_of, write_atomic};
 /// The commit the binary was built from (`-dirty`: with uncommitted changes).
 pub const COMMIT: &str = env!("NAS_GIT_COMMIT");
 
+/// `0.1.0 (abcdef123456)`: the crate version and the commit of the binary.
+pub fn version() -> String {
+    format!("{} ({COMMIT})", env!("CARGO_PKG_VERSION"))
+}
+
 /// One invocation of `nas study all` on a run directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Invocation {
