@@ -8,6 +8,16 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
+
+/// The sample of the study tests: two rates, three architectures, two seeds each.
+const STUDY_SAMPLE: &[&str] = &[
+    "--rates",
+    "0,0.5",
+    "--archs",
+    "3",
+    "--set",
+    "retrain.seeds=2",
+];
 use common::{TINY, check_ok, nas, only_dir, read_json, results, run_args, search_log};
 
 /// Runs `nas` with `args`, expecting failure; returns stderr.
@@ -489,14 +499,7 @@ fn dropout_study_scores_one_sample_with_a_supernet_per_rate_and_resumes() {
         nas()
             .args(["study", "dropout", "--quiet", "--out", ds])
             .args(TINY)
-            .args([
-                "--rates",
-                "0,0.5",
-                "--archs",
-                "3",
-                "--set",
-                "retrain.seeds=2",
-            ])
+            .args(STUDY_SAMPLE)
             .output()
             .unwrap()
     };
@@ -565,14 +568,7 @@ fn study_all_writes_one_report_with_its_provenance_and_publishes_it() {
             .args(["study", "all", "--quiet", "--out"])
             .arg(&dir)
             .args(TINY)
-            .args([
-                "--rates",
-                "0,0.5",
-                "--archs",
-                "3",
-                "--set",
-                "retrain.seeds=2",
-            ])
+            .args(STUDY_SAMPLE)
             .args([
                 "--strategies",
                 "random,evolution",

@@ -8,38 +8,22 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{check_ok, nas, results, run_args};
+use common::{check_ok, nas, results, run_args, walk};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// Kills that must land (the run still going at the moment of the kill).
 const KILLS: usize = 24;
 
-/// Every file under `dir`, hidden temporary files included.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                out.extend(files(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 /// Checks that every result file is whole: JSON files parse; in JSON-lines logs, every
 /// complete line parses (a torn last line, without its newline, is dropped by readers).
 /// Temporary files of atomic writes are hidden (`.NAME.tmpPID`) and never read.
 fn assert_whole(dir: &Path, after: &str) {
-    for p in files(dir) {
+    for p in walk(dir) {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         if name.starts_with('.') {
             assert!(

@@ -127,6 +127,12 @@ fn small_setup(
     (space, train, cfg)
 }
 
+/// A supernet of `space` with the initial weights of seed 11.
+fn seeded_supernet(space: &SearchSpace, device: &burn::tensor::Device<Ad>) -> Supernet<Ad> {
+    Ad::seed(device, 11);
+    Supernet::<Ad>::new(space, &LayerConfig::new(), device).unwrap()
+}
+
 /// Keeps the last checkpoint and stops after `stop_after` epochs.
 struct Keep {
     stop_after: usize,
@@ -161,10 +167,7 @@ fn resumed_training_equals_uninterrupted_training() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let device = Default::default();
     let (space, train, cfg) = small_setup(48, 3, 3);
-    let fresh = || {
-        Ad::seed(&device, 11);
-        Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap()
-    };
+    let fresh = || seeded_supernet(&space, &device);
     let flat = |m: &Supernet<Ad>| {
         let mut f = Flatten::default();
         m.visit(&mut f);
@@ -302,10 +305,7 @@ fn a_diverged_training_is_an_error_naming_where_and_checkpoints_nothing_of_it() 
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let device = Default::default();
     let (space, train, cfg) = small_setup(48, 3, 3);
-    let fresh = || {
-        Ad::seed(&device, 11);
-        Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap()
-    };
+    let fresh = || seeded_supernet(&space, &device);
     // A first good epoch, checkpointed.
     let mut first = Keep {
         stop_after: 1,

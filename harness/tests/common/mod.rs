@@ -109,3 +109,20 @@ pub fn results(dir: &Path) -> (String, Vec<Value>, Value) {
     }
     (log, standalone, report)
 }
+
+/// Every file under `dir`, in sorted order (none when it does not exist).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    entries.sort();
+    let mut out = Vec::new();
+    for p in entries {
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
