@@ -8,7 +8,8 @@ use nas_core::backend::NasAutodiffBackend;
 use nas_core::space::{Architecture, SearchSpace};
 
 use crate::cli::{
-    AllArgs, Command, CompareArgs, DropoutArgs, EvalArgs, RunArgs, StudyCommand, WorkerArgs,
+    AllArgs, Command, CompareArgs, DropoutArgs, EvalArgs, RunArgs, SlurmCommand, StudyCommand,
+    SubmitArgs, WorkerArgs,
 };
 use crate::config::Config;
 use crate::phases::{self, Ctx, OneShot, Prepared};
@@ -245,6 +246,43 @@ fn launch(spec: BackendSpec, work: Work, prep: Prepared) -> Result<()> {
     nas_backends::run(spec, Job { work, prep })?
 }
 
+fn launch_task(spec: BackendSpec, task: phases::UnitTask) -> Result<()> {
+    tracing::info!("backend {spec}");
+    nas_backends::run(spec, task)?
+}
+
+fn submit_command(args: &SubmitArgs, ui: Ui) -> Result<()> {
+    let run = &args.dropout.run;
+    if args.phase == phases::Phase::Retrain && !run.out.exists() {
+        bail!(
+            "no run directory {}: run `nas train` and `nas search --out {0}` first",
+            run.out.display()
+        );
+    }
+    let (_spec, prep) = prepare(run, ui, |cfg| {
+        dropout_options(&args.dropout, cfg);
+        *cfg = Config::from_table(toml::Table::try_from(&*cfg)?)?;
+        Ok(())
+    })?;
+    // The configuration is saved (under the lock) as for any command on the directory;
+    // the tasks read the copy in the submission folder.
+    let lock = prep.run.create(&prep.cfg)?;
+    let options = crate::slurm::JobOptions {
+        partition: args.partition.clone(),
+        gres: args.gres.clone(),
+        time: args.time.clone(),
+        array_limit: args.array_limit,
+        cpus_per_task: args.cpus_per_task,
+        mem: args.mem.clone(),
+        extra: args.sbatch_options.clone(),
+        merge: args.merge,
+        dry_run: args.dry_run,
+        sbatch: args.sbatch.clone(),
+    };
+    crate::slurm::submit(&prep, args.phase, &options, lock)?;
+    Ok(())
+}
+
 fn phase(args: &RunArgs, ui: Ui, work: Work) -> Result<()> {
     let (spec, prep) = prepare(args, ui, |_| Ok(()))?;
     launch(spec, work, prep)
@@ -390,6 +428,14 @@ pub fn run(command: Command, ui: Ui) -> Result<()> {
         Command::Study(StudyCommand::Dropout(args)) => dropout_command(&args, ui),
         Command::Study(StudyCommand::All(args)) => all_command(&args, ui),
         Command::StandaloneWorker(args) => worker_command(&args, ui),
+        Command::Slurm(SlurmCommand::Submit(args)) => submit_command(&args, ui),
+        Command::Slurm(SlurmCommand::Status(args)) => crate::slurm::status(&args.out, ui, "flex"),
+        Command::Slurm(SlurmCommand::Task(args)) => {
+            let spec: BackendSpec = args.backend.parse()?;
+            let (unit, prep) =
+                crate::slurm::task(&args.out, &args.submission, args.index, ui, &args.backend)?;
+            launch_task(spec, phases::UnitTask { unit, prep })
+        }
     }
 }
 

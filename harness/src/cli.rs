@@ -45,6 +45,10 @@ pub enum Command {
     /// section 6).
     #[command(subcommand)]
     Study(StudyCommand),
+    /// Hand the units of a phase (stand-alone trainings, the supernets of a study) to a
+    /// Slurm cluster as a job array (docs/slurm.md).
+    #[command(subcommand)]
+    Slurm(SlurmCommand),
     /// One stand-alone training in a worker process (started by the harness itself).
     #[command(hide = true)]
     StandaloneWorker(WorkerArgs),
@@ -195,4 +199,83 @@ pub struct CompareArgs {
     /// Retrain each run's winner stand-alone.
     #[arg(long)]
     pub retrain_winners: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SlurmCommand {
+    /// Submit the units of PHASE that are not done (and not queued by an earlier
+    /// submission) as a job array: one array task per unit, each running this binary on
+    /// the run directory, which must be on a filesystem every node sees. Prints the job
+    /// id; then `nas retrain` / `nas study dropout` on the run directory (or `--merge`)
+    /// writes the report.
+    Submit(Box<SubmitArgs>),
+    /// Every submission's units: done, failed, queued or running (from `squeue`, where
+    /// there is one), or not done.
+    Status(StatusArgs),
+    /// One unit of a submission (run by the array task itself).
+    #[command(hide = true)]
+    Task(TaskArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SubmitArgs {
+    /// `retrain`: the stand-alone trainings of a finished search (`nas search` first);
+    /// `study`: the dropout study's supernets and stand-alone trainings.
+    pub phase: crate::phases::Phase,
+    #[command(flatten)]
+    pub dropout: DropoutArgs,
+    /// Slurm partition.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Generic resources per task (default: `gpu:1` with a GPU backend, none with a CPU
+    /// one; `--gres ''` for none).
+    #[arg(long)]
+    pub gres: Option<String>,
+    /// Time limit per task, e.g. `2:00:00`.
+    #[arg(long)]
+    pub time: Option<String>,
+    /// At most this many tasks at once.
+    #[arg(long)]
+    pub array_limit: Option<usize>,
+    /// Cores per task (also its thread count).
+    #[arg(long)]
+    pub cpus_per_task: Option<usize>,
+    /// Memory per task, e.g. `8G`.
+    #[arg(long)]
+    pub mem: Option<String>,
+    /// A further `#SBATCH` option, verbatim, e.g. `--sbatch-option=--account=proj` (repeatable).
+    #[arg(long = "sbatch-option", value_name = "OPTION")]
+    pub sbatch_options: Vec<String>,
+    /// Also submit the merge (`nas retrain` / `nas study dropout` on the run directory)
+    /// as a job that starts once every task succeeded.
+    #[arg(long)]
+    pub merge: bool,
+    /// Write the submission folder and print the job script; submit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The sbatch program.
+    #[arg(long, default_value = "sbatch")]
+    pub sbatch: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// The run directory.
+    #[arg(long, short, default_value = "runs/default")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TaskArgs {
+    /// The run directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The submission folder (`RUN/slurm/PHASE-STAMP`).
+    #[arg(long)]
+    pub submission: PathBuf,
+    /// The unit (line of `units.jsonl`, from 0).
+    #[arg(long)]
+    pub index: usize,
+    #[arg(long)]
+    pub backend: String,
 }

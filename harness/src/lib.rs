@@ -23,6 +23,7 @@ pub mod plots;
 pub mod records;
 pub mod report;
 pub mod rundir;
+pub mod slurm;
 pub mod stats;
 pub mod ui;
 

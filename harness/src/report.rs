@@ -141,6 +141,10 @@ pub struct Report {
     /// Version of the `nas` crate and the commit it was built from.
     #[serde(default)]
     pub version: String,
+    /// The CPU's instruction-set extensions that CPU results depend on: CPU backends
+    /// give bit-identical results on machines where this agrees (see `cpu_extensions`).
+    #[serde(default)]
+    pub cpu: String,
     /// Strategy used.
     pub strategy: String,
     /// The supernet's key (its folder under `supernet/`).
@@ -237,6 +241,7 @@ impl Report {
             warnings: Vec::new(),
             config_hash: String::new(),
             version: crate::phases::version(),
+            cpu: crate::phases::cpu_extensions(),
         })
     }
 

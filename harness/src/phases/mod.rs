@@ -11,6 +11,7 @@ mod search;
 mod study;
 mod study_all;
 mod train;
+mod units;
 mod workers;
 
 use std::time::Instant;
@@ -31,8 +32,9 @@ pub use compare::compare;
 pub use retrain::{retrain, retrain_candidates, retrain_one};
 pub use search::{OneShot, finished_search, search};
 pub use study::{DropoutReport, dropout_study};
-pub use study_all::{COMMIT, all_studies, command_line, version};
+pub use study_all::{COMMIT, all_studies, command_line, cpu_extensions, version};
 pub use train::{supernet, trained_supernet};
+pub use units::{Phase, Unit, UnitState, UnitTask, units};
 pub use workers::{Job, train_all};
 
 /// A configuration checked as a whole, with its data loaded: what every phase needs
@@ -148,6 +150,16 @@ impl Prepared {
     pub fn set_drop_rate(&mut self, r_max: f64) {
         self.supernet_cfg.drop_path.r_max = r_max;
         self.supernet_key = key_of(&self.supernet_setup());
+    }
+
+    /// The key of the supernet these settings train at path-dropout rate `r_max`.
+    pub fn supernet_key_at(&self, r_max: f64) -> String {
+        let mut train = self.supernet_cfg.clone();
+        train.drop_path.r_max = r_max;
+        key_of(&SupernetSetup {
+            train: &train,
+            ..self.supernet_setup()
+        })
     }
 
     fn supernet_setup(&self) -> SupernetSetup<'_> {

@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 
 use super::workers::{Job, train_all};
-use super::{Ctx, OneShot};
+use super::{Ctx, OneShot, Prepared};
 use crate::records::{Evaluated, Failure, Outcome, Retrained, Role, Standalone};
 use crate::rundir::{RunDir, key_of, seed_of};
 use crate::ui::StepBar;
@@ -65,10 +65,7 @@ pub fn retrain_one<B: NasAutodiffBackend>(
 }
 
 /// The training settings of `arch`'s training number `seed_offset` (its seed moved).
-fn seeded_training<B: NasAutodiffBackend>(
-    ctx: &Ctx<B>,
-    seed_offset: u64,
-) -> nas_core::train::StandaloneTrainConfig {
+fn seeded_training(ctx: &Prepared, seed_offset: u64) -> nas_core::train::StandaloneTrainConfig {
     let mut train = ctx.standalone_cfg.clone();
     train.seed = train.seed.wrapping_add(seed_offset);
     train
@@ -76,18 +73,14 @@ fn seeded_training<B: NasAutodiffBackend>(
 
 /// The key of `arch`'s stand-alone training with the training seed moved by
 /// `seed_offset`: the name of its result file.
-pub(crate) fn standalone_key<B: NasAutodiffBackend>(
-    ctx: &Ctx<B>,
-    arch: &Architecture,
-    seed_offset: u64,
-) -> String {
+pub(crate) fn standalone_key(ctx: &Prepared, arch: &Architecture, seed_offset: u64) -> String {
     let text = arch.to_string();
     let train = seeded_training(ctx, seed_offset);
     key_of(&setup_of(ctx, &text, &train))
 }
 
-fn setup_of<'a, B: NasAutodiffBackend>(
-    ctx: &'a Ctx<B>,
+fn setup_of<'a>(
+    ctx: &'a Prepared,
     arch: &'a str,
     train: &'a nas_core::train::StandaloneTrainConfig,
 ) -> StandaloneSetup<'a> {
@@ -103,10 +96,7 @@ fn setup_of<'a, B: NasAutodiffBackend>(
 
 /// How the stand-alone training with key `key` ended, if it was done before: in this run
 /// directory, or in `retrain.shared_dir` (then copied into this run directory).
-pub(crate) fn cached_standalone<B: NasAutodiffBackend>(
-    ctx: &Ctx<B>,
-    key: &str,
-) -> Result<Option<Outcome>> {
+pub(crate) fn cached_standalone(ctx: &Prepared, key: &str) -> Result<Option<Outcome>> {
     if let Some(done) = ctx.run.read_outcome(key)? {
         return Ok(Some(done));
     }
@@ -122,7 +112,7 @@ pub(crate) fn cached_standalone<B: NasAutodiffBackend>(
     Ok(found)
 }
 
-fn shared_dir<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Option<RunDir> {
+fn shared_dir(ctx: &Prepared) -> Option<RunDir> {
     let dir = ctx.cfg.retrain.shared_dir.trim();
     (!dir.is_empty()).then(|| RunDir::new(dir))
 }
@@ -252,17 +242,18 @@ pub fn retrain_candidates(
     Ok(chosen)
 }
 
-/// Retrains the candidates of a search (reusing those trained before); returns the
-/// retrained ones and the failures (an architecture with a failed seed is left out).
-pub fn retrain<B: NasAutodiffBackend>(
-    ctx: &Ctx<B>,
-    oneshot: &mut OneShot<B::InnerBackend>,
+/// Architectures picked for retraining, each with why.
+pub(crate) type Candidates = Vec<(Architecture, Role)>;
+
+/// The architectures a finished search hands to retraining, and their stand-alone
+/// trainings (the random ones with `retrain.seeds` seeds each, the top ones with one).
+pub(crate) fn retrain_jobs(
+    ctx: &Prepared,
     evaluated: &[Evaluated],
-) -> Result<(Vec<Retrained>, Vec<Failure>)> {
+) -> Result<(Candidates, Vec<Job>)> {
     let r = &ctx.cfg.retrain;
     let picks = retrain_candidates(&ctx.space, evaluated, r.top_k, r.random_k, ctx.cfg.seed)?;
-    tracing::info!("retraining {} architectures stand-alone", picks.len());
-    let jobs: Vec<Job> = picks
+    let jobs = picks
         .iter()
         .flat_map(|(arch, role)| {
             let seeds = if *role == Role::Random { r.seeds } else { 1 };
@@ -273,6 +264,18 @@ pub fn retrain<B: NasAutodiffBackend>(
             })
         })
         .collect();
+    Ok((picks, jobs))
+}
+
+/// Retrains the candidates of a search (reusing those trained before); returns the
+/// retrained ones and the failures (an architecture with a failed seed is left out).
+pub fn retrain<B: NasAutodiffBackend>(
+    ctx: &Ctx<B>,
+    oneshot: &mut OneShot<B::InnerBackend>,
+    evaluated: &[Evaluated],
+) -> Result<(Vec<Retrained>, Vec<Failure>)> {
+    let (picks, jobs) = retrain_jobs(ctx, evaluated)?;
+    tracing::info!("retraining {} architectures stand-alone", picks.len());
     train_all(ctx, &jobs)?;
     let (mut done, mut failed) = (Vec::new(), Vec::new());
     for (arch, role) in &picks {

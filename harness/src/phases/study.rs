@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::workers::{Job, train_all};
-use super::{Ctx, OneShot, retrain_candidates, supernet};
+use super::{Ctx, OneShot, Prepared, retrain_candidates, supernet};
 use crate::export::{Cell, Table};
 use crate::plots::{plot_correlations, plot_scatter};
 use crate::records::{Failure, Retrained, Role, Standalone};
@@ -91,6 +91,10 @@ pub struct DropoutReport {
     /// Version of the `nas` crate and the commit it was built from.
     #[serde(default)]
     pub version: String,
+    /// The CPU's instruction-set extensions that CPU results depend on: CPU backends
+    /// give bit-identical results on machines where this agrees (see `cpu_extensions`).
+    #[serde(default)]
+    pub cpu: String,
     /// The uniformly sampled architectures.
     pub archs: Vec<SampledArch>,
     /// Stand-alone training seeds per architecture.
@@ -119,12 +123,32 @@ pub struct DropoutReport {
     pub seconds: f64,
 }
 
+/// The study's uniformly sampled architectures (`study.archs` of them, drawn from the
+/// master seed: the same for every rate).
+pub(crate) fn study_sample(ctx: &Prepared) -> Result<Vec<(Architecture, Role)>> {
+    retrain_candidates(&ctx.space, &[], 0, ctx.cfg.study.archs, ctx.cfg.seed)
+}
+
+/// The stand-alone trainings of the sample: `seeds` per architecture.
+pub(crate) fn sample_jobs(sample: &[(Architecture, Role)], seeds: usize) -> Vec<Job> {
+    sample
+        .iter()
+        .flat_map(|(arch, _)| {
+            (0..seeds as u64).map(|seed_offset| Job {
+                arch: arch.clone(),
+                role: Role::Random,
+                seed_offset,
+            })
+        })
+        .collect()
+}
+
 /// Runs the dropout study of `ctx`'s `[study]` settings and writes its report; returns
 /// the summary's path and the report.
 pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf, DropoutReport)> {
     let start = std::time::Instant::now();
-    let (rates, n) = (ctx.cfg.study.rates.clone(), ctx.cfg.study.archs);
-    let sample = retrain_candidates(&ctx.space, &[], 0, n, ctx.cfg.seed)?;
+    let rates = ctx.cfg.study.rates.clone();
+    let sample = study_sample(ctx)?;
     tracing::info!(
         "dropout study: {} rates x {} uniformly sampled architectures",
         rates.len(),
@@ -155,17 +179,7 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
     ctx.prep.set_drop_rate(base_rate);
 
     let seeds = ctx.cfg.retrain.seeds;
-    let jobs: Vec<Job> = sample
-        .iter()
-        .flat_map(|(arch, _)| {
-            (0..seeds as u64).map(|seed_offset| Job {
-                arch: arch.clone(),
-                role: Role::Random,
-                seed_offset,
-            })
-        })
-        .collect();
-    let all = train_all(ctx, &jobs)?;
+    let all = train_all(ctx, &sample_jobs(&sample, seeds))?;
     // An architecture with a failed (diverged) training is left out of every figure.
     let (mut trained, mut keep, mut failed): (Vec<Vec<Standalone>>, Vec<usize>, Vec<Failure>) =
         Default::default();
@@ -254,6 +268,7 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
         seed: ctx.cfg.seed,
         config_hash: crate::rundir::key_of(&ctx.cfg),
         version: super::version(),
+        cpu: super::cpu_extensions(),
         seeds,
         standalone: Spread::of(&means),
         noise: NoiseFloor::of_runs(&by_seed, ctx.cfg.seed),

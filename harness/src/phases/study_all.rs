@@ -31,6 +31,46 @@ pub fn version() -> String {
     format!("{} ({COMMIT})", env!("CARGO_PKG_VERSION"))
 }
 
+/// The instruction-set extensions of this CPU that the CPU backends' kernels choose
+/// between at run time, e.g. `x86_64+avx512f+avx512bw+avx512cd+avx512dq+avx512vl+avx2+fma+f16c+bmi2`.
+/// Each kernel sums in its own order, so CPU results are bit-identical across machines
+/// whose extensions agree, and drift (from the last bits on) where they do not.
+pub fn cpu_extensions() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let detected = [
+            ("avx512f", std::is_x86_feature_detected!("avx512f")),
+            ("avx512bw", std::is_x86_feature_detected!("avx512bw")),
+            ("avx512cd", std::is_x86_feature_detected!("avx512cd")),
+            ("avx512dq", std::is_x86_feature_detected!("avx512dq")),
+            ("avx512vl", std::is_x86_feature_detected!("avx512vl")),
+            ("avx512fp16", std::is_x86_feature_detected!("avx512fp16")),
+            ("avx2", std::is_x86_feature_detected!("avx2")),
+            ("fma", std::is_x86_feature_detected!("fma")),
+            ("f16c", std::is_x86_feature_detected!("f16c")),
+            ("bmi2", std::is_x86_feature_detected!("bmi2")),
+            ("sse4.1", std::is_x86_feature_detected!("sse4.1")),
+        ];
+        std::iter::once("x86_64")
+            .chain(detected.iter().filter(|(_, on)| *on).map(|(name, _)| *name))
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let fp16 = std::arch::is_aarch64_feature_detected!("fp16");
+        if fp16 {
+            "aarch64+fp16".into()
+        } else {
+            "aarch64".into()
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        std::env::consts::ARCH.to_string()
+    }
+}
+
 /// One invocation of `nas study all` on a run directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Invocation {
@@ -293,8 +333,9 @@ fn readme(
     let total: f64 = invocations.iter().map(|i| i.seconds).sum();
     let _ = writeln!(
         md,
-        "- Seed: {seed}; configuration: `config.toml` (hash `{config_key}`), backend `{}`",
-        dropout.backend
+        "- Seed: {seed}; configuration: `config.toml` (hash `{config_key}`), backend `{}`; \
+         CPU extensions `{}` (CPU results are bit-identical where these agree)",
+        dropout.backend, dropout.cpu
     );
     let _ = writeln!(
         md,

@@ -31,6 +31,52 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// How old a temporary file of [`write_atomic`] must be before [`remove_stale_temporaries`]
+/// takes it for the leftover of a killed process. Writes take seconds; the margin keeps a
+/// write in flight from another process (a cluster task writing into a shared run
+/// directory) safe.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Whether `name` is the name [`write_atomic`] gives its temporary files.
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(".tmp")
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes the temporary files of [`write_atomic`] that a killed process left under `root`
+/// (down to `depth` folders deep) and that are older than `older_than`; returns how many.
+/// They are hidden and never read, so this only frees space.
+pub fn remove_stale_temporaries(
+    root: &Path,
+    depth: usize,
+    older_than: std::time::Duration,
+) -> usize {
+    let Ok(entries) = fs::read_dir(root) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let Ok(kind) = e.file_type() else { continue };
+        let name = e.file_name();
+        if kind.is_dir() && depth > 0 {
+            removed += remove_stale_temporaries(&e.path(), depth - 1, older_than);
+        } else if kind.is_file() && is_temporary(&name.to_string_lossy()) {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= older_than);
+            if old && fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 /// [`write_atomic`] of pretty JSON.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value).context("encoding JSON")?;
@@ -168,6 +214,47 @@ mod tests {
         fs::write(&path, "1\nx\n").unwrap();
         let e = format!("{:#}", JsonLog::open::<u32>(&path).err().unwrap());
         assert!(e.contains("log.jsonl line 2"), "{e}");
+    }
+
+    #[test]
+    fn stale_temporaries_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("standalone");
+        fs::create_dir_all(&sub).unwrap();
+        let files = [
+            sub.join(".abc.json.tmp123"),
+            dir.path().join(".report.json.tmp9"),
+            sub.join("abc.json"),
+            sub.join(".abc.json.tmp"),
+            sub.join(".hidden"),
+            dir.path().join("notes.tmp1"),
+        ];
+        for f in &files {
+            fs::write(f, "x").unwrap();
+        }
+        assert!(is_temporary(".abc.json.tmp123"));
+        assert!(!is_temporary(".abc.json.tmpx1"));
+        assert!(!is_temporary("abc.json.tmp1"));
+        // Young temporaries may belong to a write in flight: kept.
+        let long = std::time::Duration::from_secs(3600);
+        assert_eq!(remove_stale_temporaries(dir.path(), 3, long), 0);
+        // Old enough (any age is, here): the two temporaries go, everything else stays.
+        assert_eq!(
+            remove_stale_temporaries(dir.path(), 3, std::time::Duration::ZERO),
+            2
+        );
+        let left: Vec<bool> = files.iter().map(|f| f.exists()).collect();
+        assert_eq!(left, [false, false, true, true, true, true]);
+        // Depth bounds the walk.
+        fs::write(sub.join(".x.tmp1"), "x").unwrap();
+        assert_eq!(
+            remove_stale_temporaries(dir.path(), 0, std::time::Duration::ZERO),
+            0
+        );
+        assert_eq!(
+            remove_stale_temporaries(dir.path(), 1, std::time::Duration::ZERO),
+            1
+        );
     }
 
     #[test]

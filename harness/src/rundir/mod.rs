@@ -36,7 +36,10 @@ use crate::config::Config;
 use crate::export::Table;
 use crate::records::{Failure, Outcome, Standalone};
 
-pub use files::{JsonLog, key_of, read_json, seed_of, write_atomic, write_json};
+pub use files::{
+    JsonLog, STALE_AFTER, key_of, read_json, remove_stale_temporaries, seed_of, write_atomic,
+    write_json,
+};
 pub use lock::RunLock;
 pub use search::SearchDir;
 pub use supernet::{SupernetDir, SupernetProgress};
@@ -79,6 +82,10 @@ impl RunDir {
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("creating the run directory {}", self.root.display()))?;
         let lock = lock::lock(&self.root)?;
+        let removed = remove_stale_temporaries(&self.root, 4, STALE_AFTER);
+        if removed > 0 {
+            tracing::info!("removed {removed} temporary file(s) left by killed processes");
+        }
         write_atomic(&self.path("config.toml"), cfg.to_toml()?.as_bytes())?;
         Ok(lock)
     }

@@ -63,9 +63,25 @@ impl SupernetDir {
         std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
     }
 
+    /// Removes every checkpoint file that `progress` does not name: the previous epoch's,
+    /// and any a kill left between writing a checkpoint and removing the one before.
+    fn remove_old_checkpoints(&self, progress: &SupernetProgress) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let checkpoint = (name.starts_with("model-e") || name.starts_with("optim-e"))
+                && name.ends_with(".mpk");
+            if checkpoint && name != progress.model_file && name != progress.optimizer_file {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
     /// Saves the checkpoint after `progress.epochs_done` epochs: weights and optimizer
-    /// state first, then the progress file that names them (atomically), then the
-    /// previous checkpoint's files are removed. A kill at any point leaves a progress
+    /// state first, then the progress file that names them (atomically), then every
+    /// other checkpoint file is removed. A kill at any point leaves a progress
     /// file that names complete checkpoint files.
     pub fn save_checkpoint(
         &self,
@@ -77,16 +93,42 @@ impl SupernetDir {
         let optimizer_file = format!("optim-e{:04}.mpk", progress.epochs_done);
         write_atomic(&self.dir.join(&model_file), model)?;
         write_atomic(&self.dir.join(&optimizer_file), optimizer)?;
-        let old = [
-            std::mem::replace(&mut progress.model_file, model_file),
-            std::mem::replace(&mut progress.optimizer_file, optimizer_file),
-        ];
+        progress.model_file = model_file;
+        progress.optimizer_file = optimizer_file;
         write_json(&self.dir.join("progress.json"), progress)?;
-        for f in old.iter().filter(|f| !f.is_empty()) {
-            if *f != progress.model_file && *f != progress.optimizer_file {
-                let _ = std::fs::remove_file(self.dir.join(f));
-            }
-        }
+        self.remove_old_checkpoints(progress);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_leaves_only_itself() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = SupernetDir::new(tmp.path().join("s"));
+        let mut p = SupernetProgress {
+            epochs_done: 1,
+            ..SupernetProgress::default()
+        };
+        dir.save_checkpoint(&mut p, b"m1", b"o1").unwrap();
+        // A kill between writing epoch 3's weights and its progress file left them behind.
+        std::fs::write(dir.path().join("model-e0003.mpk"), b"m3").unwrap();
+        p.epochs_done = 2;
+        dir.save_checkpoint(&mut p, b"m2", b"o2").unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["model-e0002.mpk", "optim-e0002.mpk", "progress.json"]
+        );
+        let back = dir.progress().unwrap().unwrap();
+        assert_eq!(dir.model_bytes(&back).unwrap(), b"m2");
+        assert_eq!(dir.optimizer_bytes(&back).unwrap(), b"o2");
     }
 }

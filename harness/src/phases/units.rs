@@ -1,0 +1,204 @@
+//! Units of work: the independent pieces a phase splits into. Each is identified by the
+//! key of what it depends on and writes its own result file atomically into the run
+//! directory, so it can run anywhere the run directory is visible (a worker process
+//! here, an array task of a cluster: `nas slurm`), in any order, more than once (a
+//! preempted task that reruns), and the ordinary command on the run directory merges
+//! the results: it finds them done and only computes what is left.
+
+use anyhow::{Context, Result};
+use nas_backends::BackendTask;
+use nas_core::backend::NasAutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use super::retrain::{cached_standalone, retrain_jobs, standalone_key};
+use super::study::{sample_jobs, study_sample};
+use super::workers::{Job, train_all};
+use super::{Ctx, Prepared, finished_search, supernet};
+use crate::records::Role;
+
+/// The phases whose work splits into units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// The stand-alone trainings of a finished search's candidates (what `nas retrain`
+    /// trains): one unit per training.
+    Retrain,
+    /// The dropout study (`nas study dropout`): one unit per supernet (one per rate) and
+    /// one per stand-alone training of the sample.
+    Study,
+}
+
+impl Phase {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Retrain => "retrain",
+            Phase::Study => "study",
+        }
+    }
+
+    /// The ordinary command that merges this phase's results into its report.
+    pub fn merge_command(self) -> &'static [&'static str] {
+        match self {
+            Phase::Retrain => &["retrain"],
+            Phase::Study => &["study", "dropout"],
+        }
+    }
+}
+
+/// One unit of work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Unit {
+    /// One stand-alone training (`standalone/KEY.json`).
+    Standalone {
+        /// The architecture, in text form.
+        arch: String,
+        /// Why it is trained.
+        role: Role,
+        /// How far its training seed is moved from `retrain.train.seed`.
+        seed_offset: u64,
+    },
+    /// The supernet at path-dropout rate `rate` (`supernet/KEY/`), trained to the end.
+    Supernet {
+        /// The path-dropout rate `r_max`.
+        rate: f64,
+    },
+}
+
+/// Where a unit stands, read from the run directory.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnitState {
+    /// Its result is there.
+    Done,
+    /// It ended with a recorded failure (a diverged training): a result too, which
+    /// running it again would repeat.
+    Failed(String),
+    /// Not done yet (never started, running, or stopped before it wrote its result).
+    Pending,
+}
+
+impl Unit {
+    fn from_job(job: &Job) -> Unit {
+        Unit::Standalone {
+            arch: job.arch.to_string(),
+            role: job.role,
+            seed_offset: job.seed_offset,
+        }
+    }
+
+    /// The key of its result (a stand-alone result's file name, a supernet's folder).
+    pub fn key(&self, prep: &Prepared) -> Result<String> {
+        Ok(match self {
+            Unit::Standalone {
+                arch, seed_offset, ..
+            } => standalone_key(prep, &parse(prep, arch)?, *seed_offset),
+            Unit::Supernet { rate } => prep.supernet_key_at(*rate),
+        })
+    }
+
+    /// Where it stands in `prep`'s run directory (or `retrain.shared_dir`).
+    pub fn state(&self, prep: &Prepared) -> Result<UnitState> {
+        let key = self.key(prep)?;
+        Ok(match self {
+            Unit::Standalone { .. } => match cached_standalone(prep, &key)? {
+                Some(Ok(_)) => UnitState::Done,
+                Some(Err(f)) => UnitState::Failed(f.reason),
+                None => UnitState::Pending,
+            },
+            Unit::Supernet { .. } => match prep.run.supernet(&key).progress()? {
+                Some(p) if p.epochs_done >= prep.supernet_cfg.epochs => UnitState::Done,
+                _ => UnitState::Pending,
+            },
+        })
+    }
+
+    /// One line for logs and status.
+    pub fn describe(&self) -> String {
+        match self {
+            Unit::Standalone {
+                arch,
+                role,
+                seed_offset,
+            } => format!(
+                "stand-alone training of {arch} ({}, seed +{seed_offset})",
+                role.as_str()
+            ),
+            Unit::Supernet { rate } => format!("supernet at path-dropout rate {rate}"),
+        }
+    }
+
+    /// Does the work (or finds it done) on `ctx`'s device.
+    pub fn run<B: NasAutodiffBackend>(&self, ctx: &mut Ctx<B>) -> Result<()> {
+        match self {
+            Unit::Standalone {
+                arch,
+                role,
+                seed_offset,
+            } => {
+                let job = Job {
+                    arch: parse(ctx, arch)?,
+                    role: *role,
+                    seed_offset: *seed_offset,
+                };
+                train_all(ctx, std::slice::from_ref(&job))?;
+            }
+            Unit::Supernet { rate } => {
+                ctx.prep.set_drop_rate(*rate);
+                supernet(ctx)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse(prep: &Prepared, arch: &str) -> Result<nas_core::space::Architecture> {
+    prep.space
+        .parse(arch)
+        .with_context(|| format!("a unit's architecture {arch} is not in the search space"))
+}
+
+/// Every unit of `phase` under `prep`'s configuration, done or not, in a fixed order.
+pub fn units(prep: &Prepared, phase: Phase) -> Result<Vec<Unit>> {
+    let jobs = match phase {
+        Phase::Retrain => retrain_jobs(prep, &finished_search(prep)?)?.1,
+        Phase::Study => sample_jobs(&study_sample(prep)?, prep.cfg.retrain.seeds),
+    };
+    let mut units: Vec<Unit> = match phase {
+        Phase::Retrain => Vec::new(),
+        Phase::Study => prep
+            .cfg
+            .study
+            .rates
+            .iter()
+            .map(|&rate| Unit::Supernet { rate })
+            .collect(),
+    };
+    for job in &jobs {
+        let unit = Unit::from_job(job);
+        if !units.contains(&unit) {
+            units.push(unit);
+        }
+    }
+    Ok(units)
+}
+
+/// A unit as a backend task (for `nas slurm task`).
+pub struct UnitTask {
+    /// The unit.
+    pub unit: Unit,
+    /// Its configuration and run directory.
+    pub prep: Prepared,
+}
+
+impl BackendTask for UnitTask {
+    type Output = Result<()>;
+
+    fn run<B: NasAutodiffBackend>(self, device: B::Device) -> Result<()> {
+        let mut ctx = Ctx::<B> {
+            prep: self.prep,
+            device,
+        };
+        self.unit.run(&mut ctx)
+    }
+}

@@ -1,0 +1,531 @@
+//! `nas slurm`: the units of a phase (`phases::units`) as a Slurm job array.
+//!
+//! `submit` writes a submission folder, `RUN/slurm/PHASE-STAMP/`, with the configuration
+//! the units were computed under (`config.toml`), the pending units (`units.jsonl`, one
+//! per array task), the batch script (`job.sh`) and, once `sbatch` accepted it,
+//! `submission.json` (job ids). Each array task runs this binary on one unit
+//! (`nas slurm task`) and writes that unit's result file into the run directory; the
+//! ordinary command on the run directory (or the dependent merge job) then finds every
+//! result there and writes the report. Nothing here is a scheduler: which unit runs
+//! where and when, retries and preemption are Slurm's.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::phases::{Phase, Prepared, Unit, UnitState, units};
+use crate::rundir::{RunLock, read_json, write_atomic, write_json};
+
+/// What a user chooses about the job.
+#[derive(Debug, Clone, Default)]
+pub struct JobOptions {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--gres`; `None`: `gpu:1` for a GPU backend, nothing for a CPU one; `Some("")`: none.
+    pub gres: Option<String>,
+    /// `--time`.
+    pub time: Option<String>,
+    /// At most this many array tasks at once (`--array=...%K`).
+    pub array_limit: Option<usize>,
+    /// `--cpus-per-task` (also each task's thread count).
+    pub cpus_per_task: Option<usize>,
+    /// `--mem`.
+    pub mem: Option<String>,
+    /// Further `#SBATCH` options, verbatim (e.g. `--account=x`).
+    pub extra: Vec<String>,
+    /// Also submit the merge (the ordinary command) as a job that starts when every
+    /// array task succeeded (`--dependency=afterok`).
+    pub merge: bool,
+    /// Write the submission folder and print the script, submit nothing.
+    pub dry_run: bool,
+    /// The `sbatch` program.
+    pub sbatch: String,
+}
+
+/// `RUN/slurm/*/submission.json`: what was submitted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Submission {
+    /// The phase.
+    pub phase: Phase,
+    /// Backend of the tasks.
+    pub backend: String,
+    /// Units submitted (the lines of `units.jsonl`).
+    pub units: usize,
+    /// The array job's id.
+    pub job_id: String,
+    /// The merge job's id, if one was submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_job_id: Option<String>,
+    /// When (UTC, RFC 3339).
+    pub submitted: String,
+}
+
+/// A submission folder.
+struct Folder {
+    dir: PathBuf,
+}
+
+impl Folder {
+    fn config(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+    fn units(&self) -> PathBuf {
+        self.dir.join("units.jsonl")
+    }
+    fn script(&self) -> PathBuf {
+        self.dir.join("job.sh")
+    }
+    fn merge_script(&self) -> PathBuf {
+        self.dir.join("merge.sh")
+    }
+    fn submission(&self) -> PathBuf {
+        self.dir.join("submission.json")
+    }
+    fn task_log(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("task-{index}.log"))
+    }
+
+    fn read_units(&self) -> Result<Vec<Unit>> {
+        let p = self.units();
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l)
+                    .with_context(|| format!("{} line {} is not a unit", p.display(), i + 1))
+            })
+            .collect()
+    }
+}
+
+/// Single-quotes `s` for a POSIX shell.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn utc_now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn is_gpu(backend: &str) -> bool {
+    let name = backend.split(':').next().unwrap_or("");
+    matches!(name, "cuda" | "wgpu")
+}
+
+/// The batch script of an array of `n` units.
+fn script(
+    folder: &Folder,
+    run: &Path,
+    exe: &Path,
+    backend: &str,
+    n: usize,
+    o: &JobOptions,
+) -> String {
+    let mut s = String::from("#!/bin/bash\n");
+    let _ = writeln!(
+        s,
+        "#SBATCH --job-name=nas-{}",
+        folder
+            .dir
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    );
+    let limit = o.array_limit.map_or_else(String::new, |k| format!("%{k}"));
+    let _ = writeln!(s, "#SBATCH --array=0-{}{limit}", n - 1);
+    let _ = writeln!(
+        s,
+        "#SBATCH --output={}",
+        folder.dir.join("task-%a.log").display()
+    );
+    let gres = match &o.gres {
+        Some(g) => g.clone(),
+        None if is_gpu(backend) => "gpu:1".into(),
+        None => String::new(),
+    };
+    let options = [
+        ("partition", o.partition.clone().unwrap_or_default()),
+        ("gres", gres),
+        ("time", o.time.clone().unwrap_or_default()),
+        (
+            "cpus-per-task",
+            o.cpus_per_task.map_or_else(String::new, |c| c.to_string()),
+        ),
+        ("mem", o.mem.clone().unwrap_or_default()),
+    ];
+    for (name, value) in options {
+        if !value.is_empty() {
+            let _ = writeln!(s, "#SBATCH --{name}={value}");
+        }
+    }
+    for e in &o.extra {
+        let _ = writeln!(s, "#SBATCH {e}");
+    }
+    // A preempted or failed node's task goes back to the queue; its unit starts over
+    // (or resumes, for a supernet) and writes its result atomically.
+    s.push_str("#SBATCH --requeue\n");
+    let _ = write!(
+        s,
+        "\n# Written by `nas slurm submit`: array task i does unit i of units.jsonl (one line\n\
+         # each) and writes its result into the run directory.\n\
+         set -euo pipefail\n\
+         export RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-1}}\"\n\
+         echo \"nas: array task $SLURM_ARRAY_TASK_ID of job $SLURM_ARRAY_JOB_ID on $(hostname), $RAYON_NUM_THREADS thread(s)\" >&2\n\
+         exec {} slurm task --out {} --submission {} --index \"$SLURM_ARRAY_TASK_ID\" --backend {}\n",
+        quote(&exe.display().to_string()),
+        quote(&run.display().to_string()),
+        quote(&folder.dir.display().to_string()),
+        quote(backend),
+    );
+    s
+}
+
+fn merge_script(
+    folder: &Folder,
+    run: &Path,
+    exe: &Path,
+    backend: &str,
+    phase: Phase,
+    o: &JobOptions,
+) -> String {
+    let mut s = String::from("#!/bin/bash\n");
+    let _ = writeln!(s, "#SBATCH --job-name=nas-merge");
+    let _ = writeln!(
+        s,
+        "#SBATCH --output={}",
+        folder.dir.join("merge.log").display()
+    );
+    if let Some(p) = &o.partition {
+        let _ = writeln!(s, "#SBATCH --partition={p}");
+    }
+    for e in &o.extra {
+        let _ = writeln!(s, "#SBATCH {e}");
+    }
+    let cmd: Vec<String> = phase
+        .merge_command()
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    let _ = write!(
+        s,
+        "\n# Written by `nas slurm submit --merge`: the ordinary command, which finds every\n\
+         # unit's result in the run directory and writes the report.\n\
+         set -euo pipefail\n\
+         exec {} {} --quiet --out {} --backend {}\n",
+        quote(&exe.display().to_string()),
+        cmd.join(" "),
+        quote(&run.display().to_string()),
+        quote(backend),
+    );
+    s
+}
+
+/// Runs `sbatch --parsable` on `script` (with `args` before it); returns the job id.
+fn sbatch(program: &str, args: &[String], script: &Path) -> Result<String> {
+    let out = Command::new(program)
+        .arg("--parsable")
+        .args(args)
+        .arg(script)
+        .output()
+        .with_context(|| {
+            format!("running {program} (is Slurm installed here? --sbatch names the program)")
+        })?;
+    if !out.status.success() {
+        bail!(
+            "{program} refused {}: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let id = text.trim().split(';').next().unwrap_or("").to_string();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("{program} printed no job id: {}", text.trim());
+    }
+    Ok(id)
+}
+
+/// `nas slurm submit`: hands the pending units of `phase` to Slurm as a job array;
+/// returns the submission folder. `lock` (the run directory's) is held while the units
+/// are read and written down, and released before anything is submitted: the tasks and
+/// the merge job must be free to start at once.
+pub fn submit(
+    prep: &Prepared,
+    phase: Phase,
+    o: &JobOptions,
+    lock: RunLock,
+) -> Result<Option<PathBuf>> {
+    let all = units(prep, phase)?;
+    let queued = queued_units(prep.run.root())?;
+    let mut pending = Vec::new();
+    let (mut done, mut failed, mut in_queue) = (0, 0, 0);
+    for u in all {
+        match u.state(prep)? {
+            UnitState::Done => done += 1,
+            UnitState::Failed(_) => failed += 1,
+            UnitState::Pending if queued.contains(&u) => in_queue += 1,
+            UnitState::Pending => pending.push(u),
+        }
+    }
+    if in_queue > 0 {
+        println!(
+            "{in_queue} units not done are still queued or running in earlier submissions: not sent again"
+        );
+    }
+    let merge = phase.merge_command().join(" ");
+    let run_arg = prep.run.root().display();
+    if pending.is_empty() {
+        println!(
+            "nothing to submit: the {} units of {} are done ({failed} recorded as failed); \
+             `nas {merge} --out {run_arg}` writes the report",
+            done + failed,
+            phase.name()
+        );
+        return Ok(None);
+    }
+    let exe = std::env::current_exe().context("finding this program for the job script")?;
+    let run = std::path::absolute(prep.run.root())
+        .with_context(|| format!("resolving {}", prep.run.root().display()))?;
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let mut dir = run.join("slurm").join(format!("{}-{stamp}", phase.name()));
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = run
+            .join("slurm")
+            .join(format!("{}-{stamp}-{n}", phase.name()));
+    }
+    let folder = Folder { dir };
+    std::fs::create_dir_all(&folder.dir)
+        .with_context(|| format!("creating {}", folder.dir.display()))?;
+    write_atomic(&folder.config(), prep.cfg.to_toml()?.as_bytes())?;
+    let mut lines = String::new();
+    for u in &pending {
+        lines.push_str(&serde_json::to_string(u).context("encoding a unit")?);
+        lines.push('\n');
+    }
+    write_atomic(&folder.units(), lines.as_bytes())?;
+    let text = script(&folder, &run, &exe, &prep.backend, pending.len(), o);
+    write_atomic(&folder.script(), text.as_bytes())?;
+    println!(
+        "{} units of {} pending ({done} done, {failed} recorded as failed): {}",
+        pending.len(),
+        phase.name(),
+        folder.units().display()
+    );
+    if o.dry_run {
+        println!(
+            "job script (not submitted, --dry-run): {}\n",
+            folder.script().display()
+        );
+        print!("{text}");
+        return Ok(Some(folder.dir));
+    }
+    drop(lock);
+    let job_id = match sbatch(&o.sbatch, &[], &folder.script()) {
+        Ok(id) => id,
+        Err(e) => {
+            // Nothing was submitted: no folder claims otherwise.
+            let _ = std::fs::remove_dir_all(&folder.dir);
+            return Err(e);
+        }
+    };
+    let mut submission = Submission {
+        phase,
+        backend: prep.backend.clone(),
+        units: pending.len(),
+        job_id: job_id.clone(),
+        merge_job_id: None,
+        submitted: utc_now(),
+    };
+    write_json(&folder.submission(), &submission)?;
+    println!("submitted job array {job_id} ({} tasks)", pending.len());
+    if o.merge {
+        let text = merge_script(&folder, &run, &exe, &prep.backend, phase, o);
+        write_atomic(&folder.merge_script(), text.as_bytes())?;
+        let id = sbatch(
+            &o.sbatch,
+            &[format!("--dependency=afterok:{job_id}")],
+            &folder.merge_script(),
+        )?;
+        println!("submitted the merge job {id} (runs `nas {merge}` once every task succeeded)");
+        submission.merge_job_id = Some(id);
+        write_json(&folder.submission(), &submission)?;
+    } else {
+        println!("when it is done: `nas {merge} --out {run_arg}` writes the report");
+    }
+    Ok(Some(folder.dir))
+}
+
+/// The submission folders of a run directory, oldest first.
+fn folders(run: &Path) -> Result<Vec<Folder>> {
+    let root = run.join("slurm");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return Ok(Vec::new());
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("units.jsonl").is_file())
+        .collect();
+    dirs.sort();
+    Ok(dirs.into_iter().map(|dir| Folder { dir }).collect())
+}
+
+/// States of the array tasks of job `id` by `squeue`, if it is there: task index → state.
+fn queue_states(id: &str) -> Option<std::collections::BTreeMap<usize, String>> {
+    let out = Command::new("squeue")
+        .args(["-h", "-r", "-j", id, "-o", "%K %T"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        // A job that left the queue is "invalid" to squeue: nothing queued.
+        return Some(Default::default());
+    }
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (i, s) = l.trim().split_once(' ')?;
+                Some((i.parse().ok()?, s.to_string()))
+            })
+            .collect(),
+    )
+}
+
+/// The units of earlier submissions that `squeue` still lists (pending or running).
+fn queued_units(run: &Path) -> Result<Vec<Unit>> {
+    let mut queued = Vec::new();
+    for f in folders(run)? {
+        let Some(sub) = read_json::<Submission>(&f.submission())? else {
+            continue;
+        };
+        let Some(states) = queue_states(&sub.job_id) else {
+            continue;
+        };
+        let units = f.read_units()?;
+        queued.extend(states.keys().filter_map(|&i| units.get(i).cloned()));
+    }
+    Ok(queued)
+}
+
+/// `nas slurm status`: every submission of the run directory, unit by unit as the run
+/// directory has it (and `squeue`, where there is one).
+pub fn status(run: &Path, ui: crate::ui::Ui, backend: &str) -> Result<()> {
+    let subs = folders(run)?;
+    if subs.is_empty() {
+        println!("no Slurm submissions in {}", run.display());
+        return Ok(());
+    }
+    let mut summary = (0, 0, 0);
+    for f in &subs {
+        let cfg = Config::load(&f.config())?;
+        let prep = Prepared::new(cfg, crate::rundir::RunDir::new(run), ui, backend.into())?;
+        let sub: Option<Submission> = read_json(&f.submission())?;
+        let queue = sub.as_ref().and_then(|s| queue_states(&s.job_id));
+        let units = f.read_units()?;
+        let name = f
+            .dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        match &sub {
+            Some(s) => println!(
+                "{name}: job {}{}, {} units, submitted {}",
+                s.job_id,
+                s.merge_job_id
+                    .as_ref()
+                    .map_or_else(String::new, |m| format!(" (merge job {m})")),
+                s.units,
+                s.submitted
+            ),
+            None => println!(
+                "{name}: {} units, not submitted (--dry-run or sbatch failed)",
+                units.len()
+            ),
+        }
+        let (mut done, mut failed, mut pending) = (0, 0, 0);
+        for (i, u) in units.iter().enumerate() {
+            let state = match u.state(&prep)? {
+                UnitState::Done => {
+                    done += 1;
+                    "done".to_string()
+                }
+                UnitState::Failed(why) => {
+                    failed += 1;
+                    format!("failed: {why}")
+                }
+                UnitState::Pending => {
+                    pending += 1;
+                    match queue.as_ref().and_then(|q| q.get(&i)) {
+                        Some(s) => s.to_lowercase(),
+                        None if queue.is_some() && f.task_log(i).exists() => {
+                            format!("not done and not queued: see {}", f.task_log(i).display())
+                        }
+                        None if queue.is_some() => "not done, not queued".into(),
+                        None => "not done".into(),
+                    }
+                }
+            };
+            println!("  {i:>4}  {state:<12}  {}", u.describe());
+        }
+        println!("  done {done}, failed {failed}, not done {pending}");
+        summary.0 += done;
+        summary.1 += failed;
+        summary.2 += pending;
+    }
+    println!(
+        "all submissions: done {}, failed {}, not done {}{}",
+        summary.0,
+        summary.1,
+        summary.2,
+        if summary.2 > 0 {
+            " (`nas slurm submit` again sends what is not done and not queued)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// The unit of array task `index` of a submission, with its configuration checked.
+pub fn task(
+    run: &Path,
+    submission: &Path,
+    index: usize,
+    ui: crate::ui::Ui,
+    backend: &str,
+) -> Result<(Unit, Prepared)> {
+    let folder = Folder {
+        dir: submission.to_path_buf(),
+    };
+    let units = folder.read_units()?;
+    let Some(unit) = units.get(index).cloned() else {
+        bail!(
+            "{} has {} units: no unit {index}",
+            folder.units().display(),
+            units.len()
+        );
+    };
+    let mut cfg = Config::load(&folder.config())?;
+    // One task trains one model itself.
+    cfg.retrain.workers = 1;
+    let prep = Prepared::new(cfg, crate::rundir::RunDir::new(run), ui, backend.into())?;
+    tracing::info!("unit {index}: {}", unit.describe());
+    Ok((unit, prep))
+}

@@ -1,0 +1,218 @@
+//! `nas slurm` without a cluster: a stand-in `sbatch` runs every array task of the job
+//! script here, one after the other, as Slurm would on its nodes. The real cluster test
+//! is `scripts/slurm-check.sh`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{TINY, check_ok, nas, results};
+
+/// A stand-in for `sbatch --parsable [--dependency=...] SCRIPT`: runs the script once per
+/// array index (or once, without `--array`), logs its arguments to `calls.log` beside it,
+/// prints a job id.
+fn fake_sbatch(dir: &Path) -> PathBuf {
+    let path = dir.join("sbatch");
+    std::fs::write(
+        &path,
+        r#"#!/bin/bash
+set -e
+here=$(dirname "$0")
+echo "$@" >> "$here/calls.log"
+for a in "$@"; do script=$a; done
+folder=$(dirname "$script")
+last=$(grep -o -- '--array=0-[0-9]*' "$script" | sed 's/.*0-//' || true)
+if [ -n "$last" ]; then
+    for i in $(seq 0 "$last"); do
+        SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_JOB_ID=41 bash "$script" > "$folder/task-$i.log" 2>&1
+    done
+    echo 41
+else
+    bash "$script" > "$folder/merge.log" 2>&1
+    echo 42
+fi
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    nas().args(args).arg("--out").arg(dir).output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let ok = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "cp -r {} {}", from.display(), to.display());
+}
+
+#[test]
+fn a_submitted_retraining_merges_into_the_same_results_as_a_local_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sbatch = fake_sbatch(tmp.path());
+    let sbatch = sbatch.to_str().unwrap();
+    let cluster = tmp.path().join("cluster");
+    let mut train = vec!["train", "-q"];
+    train.extend(TINY);
+    check_ok(&run(&train, &cluster), "train");
+    check_ok(&run(&["search", "-q"], &cluster), "search");
+    let local = tmp.path().join("local");
+    copy_dir(&cluster, &local);
+
+    // Nothing is submitted without a finished search.
+    let fresh = tmp.path().join("fresh");
+    let out = run(
+        &["slurm", "submit", "retrain", "-q", "--sbatch", sbatch],
+        &fresh,
+    );
+    assert!(!out.status.success());
+    assert!(!fresh.exists(), "a refused submission creates nothing");
+
+    let out = run(
+        &[
+            "slurm", "submit", "retrain", "-q", "--merge", "--sbatch", sbatch,
+        ],
+        &cluster,
+    );
+    check_ok(&out, "slurm submit");
+    let text = stdout(&out);
+    assert!(text.contains("submitted job array 41"), "{text}");
+    assert!(text.contains("submitted the merge job 42"), "{text}");
+    let calls = std::fs::read_to_string(tmp.path().join("calls.log")).unwrap();
+    assert!(calls.contains("--dependency=afterok:41"), "{calls}");
+    let folder = std::fs::read_dir(cluster.join("slurm"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let units = std::fs::read_to_string(folder.join("units.jsonl")).unwrap();
+    let n = units.lines().count();
+    assert!(n >= 4, "every stand-alone training is a unit: {units}");
+    let log = std::fs::read_to_string(folder.join("task-0.log")).unwrap();
+    assert!(log.contains("array task 0 of job 41"), "{log}");
+    assert!(
+        cluster.join("report.json").exists(),
+        "the merge job wrote the report"
+    );
+
+    check_ok(&run(&["retrain", "-q"], &local), "local retrain");
+    assert_eq!(
+        results(&cluster),
+        results(&local),
+        "array tasks and a local retraining give the same results"
+    );
+
+    // A unit whose result went missing (a task that failed) is all a second submit sends.
+    let lost = std::fs::read_dir(cluster.join("standalone"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(&lost).unwrap();
+    let status = run(&["slurm", "status", "-q"], &cluster);
+    check_ok(&status, "slurm status");
+    assert!(
+        stdout(&status).contains(&format!("done {}, failed 0, not done 1", n - 1)),
+        "{}",
+        stdout(&status)
+    );
+    let out = run(
+        &["slurm", "submit", "retrain", "-q", "--sbatch", sbatch],
+        &cluster,
+    );
+    check_ok(&out, "second submit");
+    assert!(
+        stdout(&out).contains("1 units of retrain pending"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(lost.exists(), "the second array trained it again");
+    check_ok(&run(&["retrain", "-q"], &cluster), "merge");
+    assert_eq!(results(&cluster), results(&local));
+
+    let out = run(
+        &["slurm", "submit", "retrain", "-q", "--sbatch", sbatch],
+        &cluster,
+    );
+    check_ok(&out, "third submit");
+    assert!(
+        stdout(&out).contains("nothing to submit"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A task given an index past the units fails, naming the units file.
+    let out = nas()
+        .args(["slurm", "task", "-q", "--backend", "flex", "--index", "999"])
+        .arg("--out")
+        .arg(&cluster)
+        .arg("--submission")
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no unit 999"), "{err}");
+}
+
+#[test]
+fn a_submitted_dropout_study_merges_into_the_same_report_as_a_local_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sbatch = fake_sbatch(tmp.path());
+    let study = |dir: &Path, extra: &[&str]| {
+        let mut args = vec!["--rates", "0,0.5", "--archs", "3"];
+        args.extend(TINY);
+        args.extend(extra);
+        nas()
+            .args(["study", "dropout", "-q"])
+            .args(&args)
+            .arg("--out")
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let cluster = tmp.path().join("cluster");
+    let mut submit = vec![
+        "slurm", "submit", "study", "-q", "--rates", "0,0.5", "--archs", "3",
+    ];
+    submit.extend(TINY);
+    submit.extend(["--sbatch", sbatch.to_str().unwrap(), "--dry-run"]);
+    let out = run(&submit, &cluster);
+    check_ok(&out, "dry run");
+    assert!(
+        stdout(&out).contains("#SBATCH --array=0-4"),
+        "2 supernets and 3 trainings: {}",
+        stdout(&out)
+    );
+    assert!(
+        !tmp.path().join("calls.log").exists(),
+        "a dry run submits nothing"
+    );
+    submit.pop();
+    check_ok(&run(&submit, &cluster), "slurm submit study");
+    let merged = study(&cluster, &[]);
+    check_ok(&merged, "merge");
+    let local = tmp.path().join("local");
+    check_ok(&study(&local, &[]), "local study");
+    let report = |dir: &Path| {
+        let mut r = common::read_json(&dir.join("study/dropout/report.json"));
+        r.as_object_mut().unwrap().remove("seconds");
+        r
+    };
+    assert_eq!(report(&cluster), report(&local));
+}

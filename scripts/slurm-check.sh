@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# `nas slurm` on a real Slurm cluster: installs Debian's slurm-wlm and munge (if missing),
+# starts a single-node cluster on this machine (scripts/slurm-cluster.sh), and checks:
+#   1. the stand-alone retraining of a small run, submitted as a job array with a
+#      dependent merge job, gives the same results and report as a local run of the
+#      same units;
+#   2. after a lost result, a second submit sends only that unit;
+#   3. a small dropout study (2 supernets + 3 stand-alone trainings as one array),
+#      merged by `nas study dropout`, gives the same report as a local study.
+# Stops the daemons it started. Run as root (CI: its own step in .ci/run).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+start=$SECONDS
+say() { printf '\n== slurm-check (%ds): %s\n' "$((SECONDS - start))" "$*"; }
+
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    say "installing slurm-wlm and munge"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends slurm-wlm munge >/dev/null
+fi
+
+say "building nas"
+cargo build --locked --bin nas
+nas="${CARGO_TARGET_DIR:-$root/target}/debug/nas"
+nas=$(realpath "$nas")
+
+work=$(mktemp -d /tmp/slurm-check.XXXXXX)
+cluster="$work/cluster"
+cleanup() {
+    scripts/slurm-cluster.sh stop "$cluster" || true
+}
+trap cleanup EXIT
+say "starting a single-node cluster in $cluster"
+scripts/slurm-cluster.sh start "$cluster"
+export SLURM_CONF="$cluster/slurm.conf"
+sinfo
+
+small=(--quick --set data.train_limit=96 --set data.validation_limit=64 --set data.test_limit=64
+    --set space.stacks=2 --set supernet.epochs=3 --set supernet.batch_size=32
+    --set search.budget=8 --set search.eval_batch=64 --set retrain.top_k=2
+    --set retrain.random_k=2 --set retrain.seeds=2 --set retrain.eval_batch=64
+    --set retrain.workers=1)
+
+# Waits until job $1 (and its array tasks) left the queue, printing the queue meanwhile.
+wait_for() {
+    local job=$1 waited=0
+    while [ -n "$(squeue -h -j "$job" 2>/dev/null)" ]; do
+        squeue -j "$job" -r -o '%.12i %.10T %.10M %R' | sed 's/^/  squeue: /'
+        sleep 2
+        waited=$((waited + 2))
+        if [ "$waited" -gt 900 ]; then
+            echo "slurm-check: job $job still queued after 900 s" >&2
+            exit 1
+        fi
+    done
+}
+
+# Prints the JSON of $1 without timings and without the commit (sorted keys).
+strip() {
+    python3 - "$1" <<'PY'
+import json, sys
+def s(o):
+    if isinstance(o, dict):
+        return {k: s(v) for k, v in o.items() if k not in ("seconds", "version")}
+    if isinstance(o, list):
+        return [s(v) for v in o]
+    return o
+print(json.dumps(s(json.load(open(sys.argv[1]))), sort_keys=True, indent=1))
+PY
+}
+
+# Compares the results of run directories $1 and $2: every stand-alone result, then $3.
+same_results() {
+    local a=$1 b=$2 report=$3 f
+    diff <(ls "$a/standalone") <(ls "$b/standalone")
+    for f in "$a"/standalone/*.json; do
+        diff <(strip "$f") <(strip "$b/standalone/$(basename "$f")")
+    done
+    diff <(strip "$a/$report") <(strip "$b/$report")
+    echo "slurm-check: $(ls "$a/standalone" | wc -l) stand-alone results and $report identical (timings aside)"
+}
+
+say "1. a small run's supernet and search, here"
+run="$work/run"
+"$nas" train -q --out "$run" "${small[@]}"
+"$nas" search -q --out "$run"
+cp -r "$run" "$work/local"
+
+say "1. its retraining as a job array with a merge job"
+out=$("$nas" slurm submit retrain -q --out "$run" --merge)
+echo "$out"
+job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
+merge=$(sed -n 's/^submitted the merge job \([0-9]*\).*/\1/p' <<<"$out")
+[ -n "$job" ] && [ -n "$merge" ] || { echo "slurm-check: no job ids in the output" >&2; exit 1; }
+wait_for "$job"
+wait_for "$merge"
+"$nas" slurm status --out "$run"
+head -n 1 "$run"/slurm/retrain-*/task-*.log
+[ -f "$run/report.json" ] || { echo "slurm-check: the merge job wrote no report" >&2; cat "$run"/slurm/retrain-*/merge.log >&2; exit 1; }
+
+say "1. the same retraining locally, one unit after the other"
+"$nas" retrain -q --out "$work/local"
+same_results "$run" "$work/local" report.json
+
+say "2. a lost result: the second submit sends that unit only"
+lost=$(ls "$run"/standalone/*.json | head -n 1)
+rm "$lost"
+out=$("$nas" slurm submit retrain -q --out "$run")
+echo "$out"
+grep -q '^1 units of retrain pending' <<<"$out"
+job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
+wait_for "$job"
+[ -f "$lost" ] || { echo "slurm-check: the lost result was not trained again" >&2; exit 1; }
+"$nas" retrain -q --out "$run"
+same_results "$run" "$work/local" report.json
+
+say "3. a dropout study as one job array (supernets and stand-alone trainings)"
+study=(--rates 0,0.5 --archs 3 "${small[@]}")
+out=$("$nas" slurm submit study -q --out "$work/study" "${study[@]}" --merge)
+echo "$out"
+job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
+merge=$(sed -n 's/^submitted the merge job \([0-9]*\).*/\1/p' <<<"$out")
+wait_for "$job"
+wait_for "$merge"
+"$nas" slurm status --out "$work/study"
+[ -f "$work/study/study/dropout/report.json" ] || { echo "slurm-check: no study report" >&2; cat "$work"/study/slurm/study-*/merge.log >&2; exit 1; }
+"$nas" study dropout -q --out "$work/study-local" "${study[@]}"
+same_results "$work/study" "$work/study-local" study/dropout/report.json
+
+say "passed: array tasks under slurmd give what a local run gives"
+rm -rf "$work"
