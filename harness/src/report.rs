@@ -77,6 +77,12 @@ pub struct NoiseFloor {
     /// The first seed's validation accuracies against the second's, over the
     /// architectures: how well one stand-alone training ranks another's.
     pub seed_to_seed: Agreement,
+    /// The highest correlation any predictor could reach with the mean over `seeds`
+    /// trainings, given this noise: `sqrt(R)`, where `R = k r / (1 + (k - 1) r)` is the
+    /// Spearman-Brown reliability of a mean of `k` trainings and `r` the mean Spearman
+    /// between every pair of seeds (`None` where `r` is not positive).
+    #[serde(default)]
+    pub ceiling: Option<f64>,
 }
 
 impl NoiseFloor {
@@ -102,12 +108,25 @@ impl NoiseFloor {
         let means: Vec<f64> = runs.iter().map(|v| mean_std(v).0).collect();
         let first: Vec<f64> = runs.iter().map(|v| v[0]).collect();
         let second: Vec<f64> = runs.iter().map(|v| v[1]).collect();
+        let mut pairs = Vec::new();
+        for i in 0..seeds {
+            for j in i + 1..seeds {
+                let a: Vec<f64> = runs.iter().map(|v| v[i]).collect();
+                let b: Vec<f64> = runs.iter().map(|v| v[j]).collect();
+                pairs.extend(crate::stats::spearman(&a, &b));
+            }
+        }
+        let r = pairs.iter().sum::<f64>() / pairs.len().max(1) as f64;
+        let k = seeds as f64;
+        let ceiling =
+            (!pairs.is_empty() && r > 0.0).then(|| (k * r / (1.0 + (k - 1.0) * r)).sqrt());
         Some(NoiseFloor {
             architectures: runs.len(),
             seeds,
             seed_std: (variances.iter().sum::<f64>() / variances.len() as f64).sqrt(),
             between_std: mean_std(&means).1,
             seed_to_seed: Agreement::of(&first, &second, RESAMPLES, seed),
+            ceiling,
         })
     }
 
@@ -118,12 +137,17 @@ impl NoiseFloor {
              seed standard deviation {:.4}, against {:.4} between the architectures' means; \
              seed 1 vs seed 2 over the architectures: {}. No one-shot ranking can agree \
              with a single stand-alone training much better than two trainings agree with \
-             each other.",
+             each other.{}",
             self.architectures,
             self.seeds,
             self.seed_std,
             self.between_std,
-            self.seed_to_seed.text()
+            self.seed_to_seed.text(),
+            self.ceiling.map_or(String::new(), |c| format!(
+                " Against the mean of {} trainings, the ceiling on any correlation is about \
+                 {c:.2} (Spearman-Brown, from the mean seed-to-seed Spearman).",
+                self.seeds
+            ))
         )
     }
 }
@@ -472,6 +496,43 @@ mod tests {
     use super::*;
     use crate::records::{Metrics, Standalone};
     use nas_core::stats::ModelStats;
+
+    #[test]
+    fn the_noise_ceiling_follows_spearman_brown() {
+        // Three seeds that rank four architectures identically: no noise, ceiling 1.
+        let same = vec![
+            vec![0.1, 0.1, 0.1],
+            vec![0.2, 0.2, 0.2],
+            vec![0.3, 0.3, 0.3],
+            vec![0.4, 0.4, 0.4],
+        ];
+        let n = NoiseFloor::of_runs(&same, 0).unwrap();
+        assert!((n.ceiling.unwrap() - 1.0).abs() < 1e-12);
+        // Two seeds ranking four architectures 1234 and 1342: d^2 = 0 + 1 + 1 + 4 = 6,
+        // Spearman 1 - 6 * 6 / (4 * 15) = 0.4.
+        let two = vec![
+            vec![0.1, 0.1],
+            vec![0.2, 0.3],
+            vec![0.3, 0.4],
+            vec![0.4, 0.2],
+        ];
+        let n = NoiseFloor::of_runs(&two, 0).unwrap();
+        let r: f64 = 0.4;
+        let expected = (2.0 * r / (1.0 + r)).sqrt();
+        assert!(
+            (n.ceiling.unwrap() - expected).abs() < 1e-12,
+            "{:?}",
+            n.ceiling
+        );
+        // Seeds that disagree completely: no ceiling to speak of.
+        let reversed = vec![
+            vec![0.1, 0.4],
+            vec![0.2, 0.3],
+            vec![0.3, 0.2],
+            vec![0.4, 0.1],
+        ];
+        assert_eq!(NoiseFloor::of_runs(&reversed, 0).unwrap().ceiling, None);
+    }
 
     fn metrics(accuracy: f64) -> Metrics {
         Metrics {

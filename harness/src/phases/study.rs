@@ -39,6 +39,10 @@ pub struct RateResult {
     pub supernet: String,
     /// One-shot vs stand-alone validation accuracy (mean over seeds) over the sample.
     pub correlation: Agreement,
+    /// One-shot vs stand-alone test accuracy (mean over seeds): the same ranking against
+    /// a second, larger set of held-out images (`None` in reports older than this field).
+    #[serde(default)]
+    pub test_correlation: Option<Agreement>,
     /// The spread of the one-shot accuracies.
     pub one_shot: Spread,
     /// The one-shot accuracy of each architecture, in the order of
@@ -208,6 +212,10 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
         .iter()
         .map(|a| a.standalone.iter().sum::<f64>() / a.standalone.len() as f64)
         .collect();
+    let test_means: Vec<f64> = archs
+        .iter()
+        .map(|a| a.test.iter().sum::<f64>() / a.test.len().max(1) as f64)
+        .collect();
     let params: Vec<f64> = archs.iter().map(|a| a.params as f64).collect();
     let top_k = ctx.cfg.retrain.top_k.clamp(1, archs.len());
     // The groups of the size-bias table: the top_k of the sample by some key.
@@ -251,6 +259,7 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
             rate,
             supernet: key,
             correlation: agree(&x, &y),
+            test_correlation: Some(agree(&x, &test_means)),
             one_shot: Spread::of(&x),
             kl_vs_standalone: (!kl.is_empty()).then(|| agree(&kl, &y)),
             kl_vs_one_shot: (!kl.is_empty()).then(|| agree(&kl, &x)),
@@ -337,6 +346,7 @@ fn rate_table(r: &DropoutReport) -> Table {
         ("spearman", "Spearman [95% CI]"),
         ("kendall", "Kendall tau-b [95% CI]"),
         ("pearson", "Pearson [95% CI]"),
+        ("spearman_test", "Spearman vs test [95% CI]"),
         ("one_shot", "one-shot (mean ± std)"),
         ("one_shot_range", "one-shot range"),
         ("supernet", "supernet"),
@@ -348,6 +358,11 @@ fn rate_table(r: &DropoutReport) -> Table {
             Cell::text(c.spearman.text()),
             Cell::text(c.kendall.text()),
             Cell::text(c.pearson.text()),
+            Cell::text(
+                x.test_correlation
+                    .as_ref()
+                    .map_or("n/a".to_string(), |t| t.spearman.text()),
+            ),
             Cell::MeanStd(x.one_shot.mean, x.one_shot.std, 4),
             Cell::text(format!("{:.4}..{:.4}", x.one_shot.min, x.one_shot.max)),
             Cell::code(x.supernet.clone()),
@@ -364,7 +379,8 @@ fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
          {} uniformly sampled architectures, each scored one-shot by one supernet per \
          path-dropout rate and trained stand-alone with {} seed(s); backend `{}`, seed {}, \
          {:.0} s in this invocation. Correlations are of one-shot accuracy with stand-alone \
-         validation accuracy (mean over seeds), with 95% bootstrap intervals ({} resamples).\n\n{}\n\
+         validation accuracy (mean over seeds), with 95% bootstrap intervals ({} resamples); \
+         \"vs test\": with stand-alone test accuracy (mean over seeds) instead.\n\n{}\n\
          Stand-alone accuracy over the sample: {:.4} ± {:.4}, range {:.4}..{:.4}.\n\n",
         r.archs.len(),
         r.seeds,
