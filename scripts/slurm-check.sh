@@ -29,8 +29,14 @@ nas=$(realpath "$nas")
 
 work=$(mktemp -d /tmp/slurm-check.XXXXXX)
 cluster="$work/cluster"
+passed=0
 cleanup() {
     scripts/slurm-cluster.sh stop "$cluster" || true
+    if [ "$passed" = 1 ]; then
+        rm -rf "$work"
+    else
+        echo "slurm-check: failed; the run directories and the cluster's logs are in $work" >&2
+    fi
 }
 trap cleanup EXIT
 say "starting a single-node cluster in $cluster"
@@ -131,4 +137,4 @@ wait_for "$merge"
 same_results "$work/study" "$work/study-local" study/dropout/report.json
 
 say "passed: array tasks under slurmd give what a local run gives"
-rm -rf "$work"
+passed=1

@@ -9,16 +9,21 @@ cmd=${1:?usage: slurm-cluster.sh start|stop DIR}
 dir=$(realpath -m "${2:?usage: slurm-cluster.sh start|stop DIR}")
 
 stop() {
-    for d in slurmd slurmctld; do
-        if [ -f "$dir/$d.pid" ]; then
-            kill "$(cat "$dir/$d.pid")" 2>/dev/null || true
-            rm -f "$dir/$d.pid"
+    local name pid pids=()
+    for name in slurmd slurmctld munged; do
+        if [ -f "$dir/$name.pid" ]; then
+            pid=$(cat "$dir/$name.pid")
+            kill "$pid" 2>/dev/null && pids+=("$pid")
+            rm -f "$dir/$name.pid"
         fi
     done
-    if [ -f "$dir/munged.pid" ]; then
-        kill "$(cat "$dir/munged.pid")" 2>/dev/null || true
-        rm -f "$dir/munged.pid"
-    fi
+    # Wait for them to exit, so that their ports are free for the next cluster.
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.2
+        done
+    done
 }
 
 if [ "$cmd" = stop ]; then
@@ -34,7 +39,7 @@ cpus=$(nproc)
 mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 9 / 10 ))
 cat > "$dir/slurm.conf" <<CONF
 ClusterName=nascheck
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -56,7 +61,7 @@ ReturnToService=2
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=check Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 export SLURM_CONF=$dir/slurm.conf
