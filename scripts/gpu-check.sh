@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # GPU checks and a short GPU benchmark, for a machine with an NVIDIA GPU and its driver:
 #  1. the core supernet invariant (supernet with one architecture's paths on == stand-alone
-#     model with copied weights) on the CUDA backend;
+#     model with copied weights) on the CUDA backend, and the same seed on CUDA against
+#     Flex and NdArray: initial weights bit for bit, logits and one SGD step within
+#     tolerances, with the largest differences printed (the cross_backend test);
 #  2. `nas run --quick` on the GPU and on the CPU (flex), timed, with both reports kept;
 #  3. `nas run` with the default settings on the GPU, timed (skip with NAS_GPU_QUICK_ONLY=1).
 # Builds what it needs unless prebuilt binaries are named (the GPU machine may have no
-# network): NAS_GPU_TEST_BIN from `cargo test --release -p nas-backends --features cuda
+# network): NAS_GPU_CROSS_BIN from `cargo test --release -p nas-backends --features cuda
+# --test cross_backend --no-run`, NAS_GPU_TEST_BIN from `cargo test --release -p nas-backends --features cuda
 # --no-run`, NAS_BIN from `cargo build --release -p nas-harness --features cuda`
 # (target/release/nas). Results go to ${OUT:-gpu-results}/.
 set -euo pipefail
@@ -20,6 +23,12 @@ if [ -n "${NAS_GPU_TEST_BIN:-}" ]; then
   "$NAS_GPU_TEST_BIN" --ignored --nocapture core_invariant_on_gpu
 else
   cargo test --release -p nas-backends --features cuda -- --ignored --nocapture core_invariant_on_gpu
+fi
+echo "== 1b. the same seed on CUDA and on the CPU backends (largest differences)"
+if [ -n "${NAS_GPU_CROSS_BIN:-}" ]; then
+  "$NAS_GPU_CROSS_BIN" --nocapture
+else
+  cargo test --release -p nas-backends --features cuda --test cross_backend -- --nocapture
 fi
 
 nas="${NAS_BIN:-}"

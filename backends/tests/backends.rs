@@ -84,7 +84,7 @@ impl BackendTask for Invariant {
             input_shape: [1, 8, 8],
             ..SearchSpace::default()
         };
-        let net = Supernet::<B>::new(&space, &LayerConfig::new(), &device).unwrap();
+        let net = Supernet::<B>::new(&space, &LayerConfig::new(), 0, &device).unwrap();
         let arch = space.sample(&mut StdRng::seed_from_u64(0));
         let x = Tensor::<B, 4>::random([4, 1, 8, 8], Distribution::Normal(0.0, 1.0), &device);
         let a = net.forward_architecture(x.clone(), &arch);

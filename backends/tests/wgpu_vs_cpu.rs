@@ -56,16 +56,16 @@ fn wgpu_supernet_forward_matches_cpu() {
     let rec = NamedMpkBytesRecorder::<FullPrecisionSettings>::new();
     let bytes = rec
         .record(
-            Supernet::<Flex>::new(&space, &layers, &Default::default())
+            Supernet::<Flex>::new(&space, &layers, 0, &Default::default())
                 .unwrap()
                 .into_record(),
             (),
         )
         .unwrap();
-    let cpu = Supernet::<Flex>::new(&space, &layers, &Default::default())
+    let cpu = Supernet::<Flex>::new(&space, &layers, 0, &Default::default())
         .unwrap()
         .load_record(rec.load(bytes.clone(), &Default::default()).unwrap());
-    let gpu = Supernet::<Wgpu>::new(&space, &layers, &device)
+    let gpu = Supernet::<Wgpu>::new(&space, &layers, 0, &device)
         .unwrap()
         .load_record(rec.load(bytes, &device).unwrap());
 

@@ -56,7 +56,7 @@ fn sgd() -> SgdConfig {
 
 fn benches(c: &mut Criterion) {
     let device = Default::default();
-    Ad::seed(&device, 0);
+    Ad::seed(&device, 0); // the random inputs
     let space = space();
     let layers = LayerConfig::new();
     let ce = CrossEntropyLossConfig::new().init::<Ad>(&device);
@@ -70,7 +70,7 @@ fn benches(c: &mut Criterion) {
     // 2 ghost batches of 16, with the active-path L2 penalty.
     let drop = DropPathConfig::default();
     let (x, y) = batch::<Ad>(TRAIN_BATCH);
-    let mut model = Some(Supernet::<Ad>::new(&space, &layers, &device).unwrap());
+    let mut model = Some(Supernet::<Ad>::new(&space, &layers, 0, &device).unwrap());
     let mut optim = sgd().init::<Ad, Supernet<Ad>>();
     group.throughput(Throughput::Elements(TRAIN_BATCH as u64));
     group.bench_function("supernet train step (batch 32, 2 ghosts, r=0.125)", |b| {
@@ -98,7 +98,7 @@ fn benches(c: &mut Criterion) {
     });
 
     // One stand-alone step of the same architecture.
-    let mut alone = Some(StandaloneModel::<Ad>::new(&space, &arch, &layers, &device).unwrap());
+    let mut alone = Some(StandaloneModel::<Ad>::new(&space, &arch, &layers, 0, &device).unwrap());
     let mut optim = sgd().init::<Ad, StandaloneModel<Ad>>();
     group.throughput(Throughput::Elements(TRAIN_BATCH as u64));
     group.bench_function("stand-alone train step (batch 32)", |b| {

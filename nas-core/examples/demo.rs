@@ -75,7 +75,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let seed = 0;
     let device = Default::default();
-    <Ad as burn::tensor::backend::Backend>::seed(&device, seed);
 
     let space = SearchSpace {
         filters: 8,
@@ -116,7 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg.epochs, cfg.batch_size, cfg.ghost_batches, cfg.drop_path.r_max
     );
     let start = Instant::now();
-    let supernet = Supernet::<Ad>::new(&space, &layers, &device)?;
+    let supernet = Supernet::<Ad>::new(&space, &layers, seed, &device)?;
     let (supernet, _) = train_supernet(supernet, &train, &cfg, &mut Progress { every: 20, start })?;
 
     println!("scoring {candidates} random architectures one-shot on the validation images");
@@ -152,7 +151,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let random = &scored[scored.len() / 2];
     for (label, (acc, arch)) in [("best", &scored[0]), ("median", random)] {
         println!("retraining the {label} architecture stand-alone (one-shot {acc:.3})");
-        let model = StandaloneModel::<Ad>::new(&space, arch, &layers, &device)?;
+        let model = StandaloneModel::<Ad>::new(&space, arch, &layers, 0, &device)?;
         let (model, _) =
             train_standalone(model, &train, &retrain, &mut Progress { every: 40, start })?;
         let p = predict_standalone(&model.valid(), &test, 250, NormMode::Running)?;

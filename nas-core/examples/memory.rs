@@ -55,14 +55,14 @@ fn main() {
     let batch = arg(&args, 2, "BATCH", None);
     let steps = arg(&args, 3, "STEPS", Some(2));
     let device = Default::default();
-    B::seed(&device, 0);
+    B::seed(&device, 0); // the random inputs
     let space = SearchSpace {
         filters,
         input_shape: [1, side, side],
         ..SearchSpace::default()
     };
     let mut model = Some(
-        Supernet::<B>::new(&space, &LayerConfig::new(), &device).unwrap_or_else(|e| {
+        Supernet::<B>::new(&space, &LayerConfig::new(), 0, &device).unwrap_or_else(|e| {
             eprintln!("{e}");
             std::process::exit(2)
         }),

@@ -96,7 +96,7 @@ fn rate(images: usize, seconds: f64, mut step: impl FnMut()) -> f64 {
 
 fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
     let device = Default::default();
-    B::seed(&device, 0);
+    B::seed(&device, 0); // the random inputs
     let space = SearchSpace {
         filters: size.filters,
         input_shape: [1, size.side, size.side],
@@ -121,7 +121,7 @@ fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
     };
 
     let drop = DropPathConfig::default();
-    let supernet = Supernet::<B>::new(&space, &layers, &device).unwrap();
+    let supernet = Supernet::<B>::new(&space, &layers, 0, &device).unwrap();
     let params = trainable(&supernet);
     let mut optim = sgd().init::<B, Supernet<B>>();
     let mut model = Some(supernet);
@@ -147,7 +147,7 @@ fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
     });
     report("oneshot", params, r);
 
-    let alone = StandaloneModel::<B>::new(&space, &arch, &layers, &device).unwrap();
+    let alone = StandaloneModel::<B>::new(&space, &arch, &layers, 0, &device).unwrap();
     let params = trainable(&alone);
     let mut optim = sgd().init::<B, StandaloneModel<B>>();
     let mut alone = Some(alone);

@@ -37,6 +37,8 @@ pub mod data;
 #[cfg(feature = "burn")]
 pub mod eval;
 #[cfg(feature = "burn")]
+pub mod init;
+#[cfg(feature = "burn")]
 pub mod network;
 #[cfg(feature = "burn")]
 pub mod ops;

@@ -4,6 +4,7 @@ use crate::backend::NasBackend;
 use burn::module::Module;
 use burn::tensor::Tensor;
 
+use crate::init::SeededInit;
 use crate::network::{Network, NetworkMask, Trace};
 use crate::ops::{LayerConfig, NormMode};
 use crate::space::{Architecture, SearchSpace, SpaceError};
@@ -30,11 +31,13 @@ pub struct StandaloneModel<B: NasBackend> {
 }
 
 impl<B: NasBackend> StandaloneModel<B> {
-    /// A freshly initialised model of `arch`.
+    /// A freshly initialised model of `arch`, its weights drawn from `seed` on the host
+    /// ([`crate::init`]): the same on every backend.
     pub fn new(
         space: &SearchSpace,
         arch: &Architecture,
         cfg: &LayerConfig,
+        seed: u64,
         device: &B::Device,
     ) -> Result<Self, SpaceError> {
         space.validate()?;
@@ -42,7 +45,7 @@ impl<B: NasBackend> StandaloneModel<B> {
         let mask = NetworkMask::from_architecture(space, arch);
         let net = Network::new(space, cfg, device, |c, b, o| mask.cells[c].blocks[b].ops[o]);
         Ok(StandaloneModel {
-            net,
+            net: net.map(&mut SeededInit::new(seed, device)),
             space: space.clone(),
             architecture: arch.clone(),
             mask,

@@ -7,6 +7,7 @@ use burn::tensor::Tensor;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::init::SeededInit;
 use crate::network::{BlockMask, CellMask, Network, NetworkMask, Plan, Trace};
 use crate::ops::{LayerConfig, NormMode};
 use crate::space::{Architecture, SearchSpace, SpaceError};
@@ -27,15 +28,18 @@ pub struct Supernet<B: NasBackend> {
 }
 
 impl<B: NasBackend> Supernet<B> {
-    /// A freshly initialised supernet for `space`.
+    /// A freshly initialised supernet for `space`, its weights drawn from `seed` on the
+    /// host ([`crate::init`]): the same on every backend.
     pub fn new(
         space: &SearchSpace,
         cfg: &LayerConfig,
+        seed: u64,
         device: &B::Device,
     ) -> Result<Self, SpaceError> {
         space.validate()?;
+        let net = Network::new(space, cfg, device, |_, _, _| true);
         Ok(Supernet {
-            net: Network::new(space, cfg, device, |_, _, _| true),
+            net: net.map(&mut SeededInit::new(seed, device)),
             space: space.clone(),
         })
     }

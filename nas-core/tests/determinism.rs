@@ -38,14 +38,13 @@ fn run_steps(seed: u64, steps: usize) -> (Vec<f64>, Vec<f32>) {
 
 fn run_steps_with(seed: u64, steps: usize, filters: usize) -> (Vec<f64>, Vec<f32>) {
     let device = Default::default();
-    Ad::seed(&device, seed);
     let space = SearchSpace {
         stacks: 2,
         filters,
         ..SearchSpace::default()
     };
     let train = embedded_fashion_mnist().unwrap().0.head(64);
-    let model = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let model = Supernet::<Ad>::new(&space, &LayerConfig::new(), seed, &device).unwrap();
     let cfg = SupernetTrainConfig {
         epochs: 1,
         batch_size: 16,
@@ -129,8 +128,7 @@ fn small_setup(
 
 /// A supernet of `space` with the initial weights of seed 11.
 fn seeded_supernet(space: &SearchSpace, device: &burn::tensor::Device<Ad>) -> Supernet<Ad> {
-    Ad::seed(device, 11);
-    Supernet::<Ad>::new(space, &LayerConfig::new(), device).unwrap()
+    Supernet::<Ad>::new(space, &LayerConfig::new(), 11, device).unwrap()
 }
 
 /// Keeps the last checkpoint and stops after `stop_after` epochs.
@@ -193,8 +191,7 @@ fn resumed_training_equals_uninterrupted_training() {
     let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
         .load(bytes, &device)
         .unwrap();
-    Ad::seed(&device, 999); // the resumed model's initial values must not matter
-    let blank = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let blank = Supernet::<Ad>::new(&space, &LayerConfig::new(), 999, &device).unwrap();
     let loaded = blank.load_record(record);
     let mut rest = Keep {
         stop_after: usize::MAX,
@@ -256,8 +253,7 @@ fn reading_metrics_less_often_changes_neither_training_nor_the_epoch_figures() {
     let device = Default::default();
     let (space, train, cfg) = small_setup(80, 2, 5);
     let run = |every: usize| {
-        Ad::seed(&device, 21);
-        let model = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+        let model = Supernet::<Ad>::new(&space, &LayerConfig::new(), 21, &device).unwrap();
         let mut hook = Every {
             every,
             reports: Vec::new(),
@@ -348,8 +344,8 @@ fn a_diverged_training_is_an_error_naming_where_and_checkpoints_nothing_of_it() 
     assert!(rest.saved.is_none(), "a checkpoint of the diverged epoch");
     assert!(err.to_string().contains("smaller learning rate"), "{err}");
 
-    // From the start, with a learning rate far too large: caught in the first epoch,
-    // however rarely the hook reads the metrics.
+    // From the start, with a learning rate far too large: caught at the same step however
+    // rarely the hook reads the metrics, and nothing is saved.
     let wild = SupernetTrainConfig {
         optim: nas_core::train::OptimConfig {
             lr: 1e5,
@@ -362,14 +358,15 @@ fn a_diverged_training_is_an_error_naming_where_and_checkpoints_nothing_of_it() 
         saved: None,
     };
     let err = train_supernet(fresh(), &train, &wild, &mut none).unwrap_err();
+    let TrainError::Diverged { epoch, step, .. } = err else {
+        panic!("expected a divergence, got {err}");
+    };
+    // The last checkpoint is of an epoch before the one that diverged.
+    let last = none.saved.as_ref().map_or(0, |(_, r)| r.epochs_done);
+    assert!(last < epoch, "a checkpoint after epoch {last}, diverged in {epoch}");
+    let again = train_supernet(fresh(), &train, &wild, &mut NoHook).unwrap_err();
     assert!(
-        matches!(err, TrainError::Diverged { epoch: 1, .. }),
-        "{err}"
-    );
-    assert!(none.saved.is_none());
-    let err = train_supernet(fresh(), &train, &wild, &mut NoHook).unwrap_err();
-    assert!(
-        matches!(err, TrainError::Diverged { epoch: 1, .. }),
-        "{err}"
+        matches!(again, TrainError::Diverged { epoch: e, step: s, .. } if (e, s) == (epoch, step)),
+        "{again}, and with the other hook in epoch {epoch} at step {step}"
     );
 }

@@ -50,7 +50,7 @@ fn output_shapes_for_several_configs() {
         (small(3, 2, 4, [1, 9, 7]), 4),
         (small(2, 1, 8, [3, 16, 16]), 1),
     ] {
-        let net = Supernet::<Cpu>::new(&space, &LayerConfig::new(), &device).unwrap();
+        let net = Supernet::<Cpu>::new(&space, &LayerConfig::new(), 0, &device).unwrap();
         let mut rng = StdRng::seed_from_u64(0);
         let arch = space.sample(&mut rng);
         let x = input::<Cpu>(n, space.input_shape, 1);
@@ -80,8 +80,8 @@ fn supernet_equals_standalone_with_copied_weights() {
     .into_iter()
     .enumerate()
     {
-        Cpu::seed(&device, si as u64);
-        let supernet = Supernet::<Cpu>::new(&space, &LayerConfig::new(), &device).unwrap();
+        let supernet =
+            Supernet::<Cpu>::new(&space, &LayerConfig::new(), si as u64, &device).unwrap();
         // Train-like weights: give every normalisation a non-trivial scale and shift.
         let supernet = supernet.map(&mut Perturb);
         let mut rng = StdRng::seed_from_u64(10 + si as u64);
@@ -127,7 +127,7 @@ fn standalone_holds_only_its_ops() {
     let arch = space
         .parse("N=0:sep3/1:id/0,2:max3,sep5/4:c17;R=0,1:avg3/2:sep7/3:id/1,4:sep3")
         .unwrap();
-    let m = StandaloneModel::<Cpu>::new(&space, &arch, &LayerConfig::new(), &device).unwrap();
+    let m = StandaloneModel::<Cpu>::new(&space, &arch, &LayerConfig::new(), 0, &device).unwrap();
     for (ci, cell) in m.net.cells.iter().enumerate() {
         let g = arch.genotype(space.cell_sites()[ci].kind);
         for (b, block) in cell.blocks.iter().enumerate() {
@@ -140,7 +140,7 @@ fn standalone_holds_only_its_ops() {
             }
         }
     }
-    let super_params = Supernet::<Cpu>::new(&space, &LayerConfig::new(), &device)
+    let super_params = Supernet::<Cpu>::new(&space, &LayerConfig::new(), 0, &device)
         .unwrap()
         .num_params();
     assert!(m.num_params() < super_params);
@@ -208,7 +208,7 @@ fn grad_of(
 fn ops_that_are_off_are_not_computed_and_get_no_gradient() {
     let device = Default::default();
     let space = small(2, 1, 4, [1, 8, 8]);
-    let net = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let net = Supernet::<Ad>::new(&space, &LayerConfig::new(), 0, &device).unwrap();
     let drop = DropPathConfig {
         r_max: 0.9,
         all_dropped: AllDropped::KeepOne,
@@ -325,7 +325,7 @@ fn ghost_batches_get_different_masks_and_their_own_statistics() {
     assert_ne!(plan.ghosts[0].cells[0], plan.ghosts[0].cells[1]);
     // With the same architecture in every ghost batch, each ghost batch is normalised
     // on its own: the logits of ghost batch 0 do not depend on the examples of ghost 1.
-    let net = Supernet::<Cpu>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let net = Supernet::<Cpu>::new(&space, &LayerConfig::new(), 0, &device).unwrap();
     let arch = space.sample(&mut rng);
     let mask = NetworkMask::from_architecture(&space, &arch);
     let two = Plan {
@@ -348,7 +348,7 @@ fn ghost_batches_get_different_masks_and_their_own_statistics() {
 fn l2_gradient_is_nonzero_exactly_on_active_paths() {
     let device = Default::default();
     let space = small(2, 1, 4, [1, 8, 8]);
-    let net = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let net = Supernet::<Ad>::new(&space, &LayerConfig::new(), 0, &device).unwrap();
     let cfg = DropPathConfig::default();
     let mut rng = StdRng::seed_from_u64(13);
     let plan = cfg.sample_plan(&space, 0.8, 2, &mut rng);
@@ -388,7 +388,7 @@ fn l2_gradient_is_nonzero_exactly_on_active_paths() {
 fn every_op_kind_runs_alone() {
     let device = Default::default();
     let space = small(2, 1, 4, [1, 8, 8]);
-    let net = Supernet::<Cpu>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let net = Supernet::<Cpu>::new(&space, &LayerConfig::new(), 0, &device).unwrap();
     let x = input::<Cpu>(2, space.input_shape, 8);
     for op in OpKind::ALL {
         let text = format!("N=0:{op}/1:{op}/2:{op}/3:{op};R=0:{op}/1:{op}/2:{op}/3:{op}");
@@ -403,7 +403,7 @@ fn every_op_kind_runs_alone() {
 fn allow_zero_leaves_empty_blocks_that_compute_nothing() {
     let device = Default::default();
     let space = small(2, 1, 4, [1, 8, 8]);
-    let net = Supernet::<Cpu>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let net = Supernet::<Cpu>::new(&space, &LayerConfig::new(), 0, &device).unwrap();
     let cfg = DropPathConfig {
         r_max: 1.0,
         all_dropped: AllDropped::AllowZero,

@@ -89,10 +89,9 @@ fn embedded_data_is_balanced_fashion_mnist() {
 fn short_supernet_training_lowers_loss_and_beats_chance() {
     let _serial = serial();
     let device = Default::default();
-    Ad::seed(&device, 0);
     let space = space();
     let (train, test) = data(1536, 400);
-    let model = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let model = Supernet::<Ad>::new(&space, &LayerConfig::new(), 0, &device).unwrap();
     let cfg = SupernetTrainConfig {
         epochs: 2,
         batch_size: 64,
@@ -137,7 +136,6 @@ fn short_supernet_training_lowers_loss_and_beats_chance() {
 fn standalone_training_learns_and_uses_running_statistics() {
     let _serial = serial();
     let device = Default::default();
-    Ad::seed(&device, 1);
     let space = space();
     let (train, test) = data(1024, 400);
     let arch = space
@@ -148,6 +146,7 @@ fn standalone_training_learns_and_uses_running_statistics() {
         &arch,
         &// A short run: running averages must follow the fast-moving early weights.
         LayerConfig::new().with_norm_momentum(0.5),
+        1,
         &device,
     )
     .unwrap();
@@ -208,7 +207,7 @@ fn model_stats_match_the_built_model() {
         for _ in 0..5 {
             let arch = space.sample(&mut rng);
             let stats = ModelStats::of(&space, &arch, &cfg).unwrap();
-            let model = StandaloneModel::<Ad>::new(&space, &arch, &cfg, &device).unwrap();
+            let model = StandaloneModel::<Ad>::new(&space, &arch, &cfg, 0, &device).unwrap();
             let mut count = TrainableCount(0);
             model.visit(&mut count);
             assert_eq!(stats.params, count.0 as u64, "{arch}");
@@ -255,7 +254,7 @@ fn bad_training_configs_are_errors() {
         ..space()
     };
     let (train, _) = data(64, 1);
-    let model = || Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let model = || Supernet::<Ad>::new(&space, &LayerConfig::new(), 0, &device).unwrap();
     let base = SupernetTrainConfig {
         epochs: 1,
         batch_size: 16,
@@ -362,7 +361,7 @@ fn an_epoch_is_whole_batches_and_the_rest_sits_it_out() {
     };
     // 70 images in batches of 16: 4 steps of 16 (64 images) per epoch, 6 left out.
     let (train, _) = data(70, 1);
-    let model = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let model = Supernet::<Ad>::new(&space, &LayerConfig::new(), 0, &device).unwrap();
     let cfg = SupernetTrainConfig {
         epochs: 2,
         batch_size: 16,

@@ -3,7 +3,6 @@
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
-use burn::tensor::backend::Backend;
 use nas_core::data::DataConfig;
 use nas_core::eval::{Evaluator, OneShotEvaluator};
 use nas_core::ops::LayerConfig;
@@ -18,7 +17,6 @@ type Ad = Autodiff<Flex>;
 #[test]
 fn every_strategy_searches_a_trained_supernet() {
     let device = Default::default();
-    Ad::seed(&device, 0);
     let space = SearchSpace {
         stacks: 2,
         filters: 4,
@@ -41,7 +39,7 @@ fn every_strategy_searches_a_trained_supernet() {
         },
         ..SupernetTrainConfig::default()
     };
-    let supernet = Supernet::<Ad>::new(&space, &LayerConfig::new(), &device).unwrap();
+    let supernet = Supernet::<Ad>::new(&space, &LayerConfig::new(), 0, &device).unwrap();
     let (supernet, report) = train_supernet(supernet, &data.train, &cfg, &mut NoHook).unwrap();
     assert_eq!(report.steps, 8);
     let mut evaluator =

@@ -134,8 +134,7 @@ pub(crate) fn train_one<B: NasAutodiffBackend>(
         return Ok(done);
     }
     let init_seed = seed_of(&setup);
-    B::seed(&ctx.device, init_seed);
-    let model = StandaloneModel::<B>::new(&ctx.space, arch, &ctx.layers, &ctx.device)?;
+    let model = StandaloneModel::<B>::new(&ctx.space, arch, &ctx.layers, init_seed, &ctx.device)?;
     let steps = ctx.data.train.len() / train.batch_size.max(1) * train.epochs;
     let mut hook = StepBar {
         bar: ctx.ui.bar(steps, "retrain"),

@@ -86,8 +86,7 @@ fn load_record<B: Backend, M: Module<B>>(
 pub fn supernet<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<Supernet<B>> {
     let dir = ctx.run.supernet(&ctx.supernet_key);
     let cfg = &ctx.supernet_cfg;
-    B::seed(&ctx.device, ctx.cfg.seed);
-    let fresh = Supernet::<B>::new(&ctx.space, &ctx.layers, &ctx.device)
+    let fresh = Supernet::<B>::new(&ctx.space, &ctx.layers, ctx.cfg.seed, &ctx.device)
         .context("building the supernet")?;
     let (model, resume, progress) = match dir.progress()? {
         Some(p) => {
