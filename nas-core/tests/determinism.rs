@@ -363,7 +363,10 @@ fn a_diverged_training_is_an_error_naming_where_and_checkpoints_nothing_of_it() 
     };
     // The last checkpoint is of an epoch before the one that diverged.
     let last = none.saved.as_ref().map_or(0, |(_, r)| r.epochs_done);
-    assert!(last < epoch, "a checkpoint after epoch {last}, diverged in {epoch}");
+    assert!(
+        last < epoch,
+        "a checkpoint after epoch {last}, diverged in {epoch}"
+    );
     let again = train_supernet(fresh(), &train, &wild, &mut NoHook).unwrap_err();
     assert!(
         matches!(again, TrainError::Diverged { epoch: e, step: s, .. } if (e, s) == (epoch, step)),
