@@ -5,8 +5,10 @@
 #      dependent merge job, gives the same results and report as a local run of the
 #      same units;
 #   2. after a lost result, a second submit sends only that unit;
-#   3. a small dropout study (2 supernets + 3 stand-alone trainings as one array),
-#      merged by `nas study dropout`, gives the same report as a local study.
+#   3. a small dropout study (2 supernets + 6 stand-alone trainings as one array),
+#      merged by `nas study dropout`, gives the same report as a local study;
+#   4. a strategy comparison (2 strategies x 2 seeds, one search per task), merged by
+#      `nas compare`, gives the same searches and table as a local comparison.
 # Stops the daemons it started. Run as root (CI: its own step in .ci/run).
 set -euo pipefail
 
@@ -135,6 +137,24 @@ wait_for "$merge"
 [ -f "$work/study/study/dropout/report.json" ] || { echo "slurm-check: no study report" >&2; cat "$work"/study/slurm/study-*/merge.log >&2; exit 1; }
 "$nas" study dropout -q --out "$work/study-local" "${study[@]}"
 same_results "$work/study" "$work/study-local" study/dropout/report.json
+
+say "4. a strategy comparison as one job array (one search per task)"
+cmp_args=(--set 'compare.strategies=["random","evolution"]' --set compare.seeds=2)
+"$nas" train -q --out "$work/compare" "${small[@]}" "${cmp_args[@]}"
+cp -r "$work/compare" "$work/compare-local"
+out=$("$nas" slurm submit compare -q --out "$work/compare" "${small[@]}" "${cmp_args[@]}" --merge)
+echo "$out"
+job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
+merge=$(sed -n 's/^submitted the merge job \([0-9]*\).*/\1/p' <<<"$out")
+wait_for "$job"
+wait_for "$merge"
+"$nas" slurm status --out "$work/compare"
+"$nas" compare -q --out "$work/compare-local"
+diff "$work/compare/compare/results.csv" "$work/compare-local/compare/results.csv"
+for d in "$work"/compare-local/search/*; do
+    diff "$d/evaluated.jsonl" "$work/compare/search/$(basename "$d")/evaluated.jsonl"
+done
+echo "slurm-check: $(ls "$work/compare-local/search" | wc -l) searches and compare/results.csv identical"
 
 say "passed: array tasks under slurmd give what a local run gives"
 passed=1

@@ -253,10 +253,15 @@ fn launch_task(spec: BackendSpec, task: phases::UnitTask) -> Result<()> {
 
 fn submit_command(args: &SubmitArgs, ui: Ui) -> Result<()> {
     let run = &args.dropout.run;
-    if args.phase == phases::Phase::Retrain && !run.out.exists() {
+    if args.phase != phases::Phase::Study && !run.out.exists() {
         bail!(
-            "no run directory {}: run `nas train` and `nas search --out {0}` first",
-            run.out.display()
+            "no run directory {}: run `nas train --out {0}` first{}",
+            run.out.display(),
+            if args.phase == phases::Phase::Retrain {
+                ", then `nas search`"
+            } else {
+                ""
+            }
         );
     }
     let (_spec, prep) = prepare(run, ui, |cfg| {

@@ -206,8 +206,8 @@ pub enum SlurmCommand {
     /// Submit the units of PHASE that are not done (and not queued by an earlier
     /// submission) as a job array: one array task per unit, each running this binary on
     /// the run directory, which must be on a filesystem every node sees. Prints the job
-    /// id; then `nas retrain` / `nas study dropout` on the run directory (or `--merge`)
-    /// writes the report.
+    /// id; then `nas retrain` / `nas study dropout` / `nas compare` on the run directory
+    /// (or `--merge`) writes the report.
     Submit(Box<SubmitArgs>),
     /// Every submission's units: done, failed, queued or running (from `squeue`, where
     /// there is one), or not done.
@@ -220,7 +220,8 @@ pub enum SlurmCommand {
 #[derive(Args, Debug, Clone)]
 pub struct SubmitArgs {
     /// `retrain`: the stand-alone trainings of a finished search (`nas search` first);
-    /// `study`: the dropout study's supernets and stand-alone trainings.
+    /// `study`: the dropout study's supernets and stand-alone trainings; `compare`: the
+    /// searches of a strategy comparison (`nas train` first).
     pub phase: crate::phases::Phase,
     #[command(flatten)]
     pub dropout: DropoutArgs,

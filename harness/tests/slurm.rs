@@ -216,3 +216,47 @@ fn a_submitted_dropout_study_merges_into_the_same_report_as_a_local_one() {
     };
     assert_eq!(report(&cluster), report(&local));
 }
+
+#[test]
+fn a_submitted_comparison_merges_into_the_same_results_as_a_local_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sbatch = fake_sbatch(tmp.path());
+    let cluster = tmp.path().join("cluster");
+    let mut args = vec![
+        "--set",
+        "compare.strategies=[\"random\",\"evolution\"]",
+        "--set",
+        "compare.seeds=2",
+    ];
+    args.extend(TINY);
+    let mut submit = vec!["slurm", "submit", "compare", "-q"];
+    submit.extend(&args);
+    submit.extend(["--sbatch", sbatch.to_str().unwrap()]);
+    // The searches share the trained supernet: without it, nothing is submitted.
+    let out = run(&submit, &cluster);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nas train"));
+    let mut train = vec!["train", "-q"];
+    train.extend(&args);
+    check_ok(&run(&train, &cluster), "train");
+    let local = tmp.path().join("local");
+    copy_dir(&cluster, &local);
+    let out = run(&submit, &cluster);
+    check_ok(&out, "slurm submit compare");
+    assert!(
+        stdout(&out).contains("4 units of compare pending"),
+        "{}",
+        stdout(&out)
+    );
+    check_ok(&run(&["compare", "-q"], &cluster), "merge");
+    check_ok(&run(&["compare", "-q"], &local), "local compare");
+    let table = |dir: &Path| std::fs::read_to_string(dir.join("compare/results.csv")).unwrap();
+    assert_eq!(table(&cluster), table(&local));
+    for search in std::fs::read_dir(local.join("search")).unwrap() {
+        let name = search.unwrap().file_name();
+        let log = |dir: &Path| {
+            std::fs::read_to_string(dir.join("search").join(&name).join("evaluated.jsonl")).unwrap()
+        };
+        assert_eq!(log(&cluster), log(&local), "{name:?}");
+    }
+}

@@ -69,7 +69,7 @@ impl<B: NasBackend> Evaluator for OneShot<B> {
 /// What a search depends on (hashed into its key, saved as its `setup.json`). The budget
 /// is not part of it: a larger budget continues the same search.
 #[derive(Serialize)]
-struct SearchSetup<'a> {
+pub(crate) struct SearchSetup<'a> {
     supernet: &'a str,
     strategy: &'a str,
     strategy_config: serde_json::Value,
@@ -78,7 +78,7 @@ struct SearchSetup<'a> {
 }
 
 /// The folder of the search of `strategy` with `seed` under `prep`'s settings.
-fn search_dir<'a>(
+pub(crate) fn search_dir<'a>(
     prep: &'a Prepared,
     strategy: &str,
     seed: u64,

@@ -5,15 +5,16 @@
 //! preempted task that reruns), and the ordinary command on the run directory merges
 //! the results: it finds them done and only computes what is left.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use nas_backends::BackendTask;
 use nas_core::backend::NasAutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::retrain::{cached_standalone, retrain_jobs, standalone_key};
+use super::search::search_dir;
 use super::study::{sample_jobs, study_sample};
 use super::workers::{Job, train_all};
-use super::{Ctx, Prepared, finished_search, supernet};
+use super::{Ctx, OneShot, Prepared, finished_search, search, supernet, trained_supernet};
 use crate::records::Role;
 
 /// The phases whose work splits into units.
@@ -26,6 +27,9 @@ pub enum Phase {
     /// The dropout study (`nas study dropout`): one unit per supernet (one per rate) and
     /// one per stand-alone training of the sample.
     Study,
+    /// The strategy comparison (`nas compare`) on the trained supernet: one unit per
+    /// (strategy, seed) search.
+    Compare,
 }
 
 impl Phase {
@@ -34,6 +38,7 @@ impl Phase {
         match self {
             Phase::Retrain => "retrain",
             Phase::Study => "study",
+            Phase::Compare => "compare",
         }
     }
 
@@ -42,6 +47,7 @@ impl Phase {
         match self {
             Phase::Retrain => &["retrain"],
             Phase::Study => &["study", "dropout"],
+            Phase::Compare => &["compare"],
         }
     }
 }
@@ -63,6 +69,14 @@ pub enum Unit {
     Supernet {
         /// The path-dropout rate `r_max`.
         rate: f64,
+    },
+    /// One search of a comparison on the trained supernet
+    /// (`search/STRATEGY-sSEED-KEY/`), to its whole budget.
+    Search {
+        /// The strategy's name.
+        strategy: String,
+        /// The search's seed.
+        seed: u64,
     },
 }
 
@@ -94,6 +108,11 @@ impl Unit {
                 arch, seed_offset, ..
             } => standalone_key(prep, &parse(prep, arch)?, *seed_offset),
             Unit::Supernet { rate } => prep.supernet_key_at(*rate),
+            Unit::Search { strategy, seed } => search_dir(prep, strategy, *seed)?
+                .0
+                .path()
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         })
     }
 
@@ -110,6 +129,13 @@ impl Unit {
                 Some(p) if p.epochs_done >= prep.supernet_cfg.epochs => UnitState::Done,
                 _ => UnitState::Pending,
             },
+            Unit::Search { strategy, seed } => {
+                let (dir, _) = search_dir(prep, strategy, *seed)?;
+                match dir.checkpoint()? {
+                    Some(c) if c.told >= prep.cfg.search.budget => UnitState::Done,
+                    _ => UnitState::Pending,
+                }
+            }
         })
     }
 
@@ -125,6 +151,7 @@ impl Unit {
                 role.as_str()
             ),
             Unit::Supernet { rate } => format!("supernet at path-dropout rate {rate}"),
+            Unit::Search { strategy, seed } => format!("search of {strategy} with seed {seed}"),
         }
     }
 
@@ -147,6 +174,11 @@ impl Unit {
                 ctx.prep.set_drop_rate(*rate);
                 supernet(ctx)?;
             }
+            Unit::Search { strategy, seed } => {
+                let net = trained_supernet(ctx)?;
+                let mut oneshot = OneShot::new(ctx, &net)?;
+                search(ctx, &mut oneshot, strategy, *seed)?;
+            }
         }
         Ok(())
     }
@@ -163,9 +195,10 @@ pub fn units(prep: &Prepared, phase: Phase) -> Result<Vec<Unit>> {
     let jobs = match phase {
         Phase::Retrain => retrain_jobs(prep, &finished_search(prep)?)?.1,
         Phase::Study => sample_jobs(&study_sample(prep)?, prep.cfg.retrain.seeds),
+        Phase::Compare => return compare_units(prep),
     };
     let mut units: Vec<Unit> = match phase {
-        Phase::Retrain => Vec::new(),
+        Phase::Retrain | Phase::Compare => Vec::new(),
         Phase::Study => prep
             .cfg
             .study
@@ -178,6 +211,35 @@ pub fn units(prep: &Prepared, phase: Phase) -> Result<Vec<Unit>> {
         let unit = Unit::from_job(job);
         if !units.contains(&unit) {
             units.push(unit);
+        }
+    }
+    Ok(units)
+}
+
+/// The searches of a comparison, strategy by strategy, seed by seed (the seeds `nas
+/// compare` uses: `seed`, `seed + 1`, ...). They share the trained supernet, which must
+/// be there: in one array, each task would otherwise train it again.
+fn compare_units(prep: &Prepared) -> Result<Vec<Unit>> {
+    let trained = prep
+        .run
+        .supernet(&prep.supernet_key)
+        .progress()?
+        .is_some_and(|p| p.epochs_done >= prep.supernet_cfg.epochs);
+    if !trained {
+        bail!(
+            "the supernet of this configuration is not trained in {}: run `nas train --out {0}` \
+             first (the searches of a comparison share it)",
+            prep.run.root().display()
+        );
+    }
+    let seeds = (0..prep.cfg.compare.seeds as u64).map(|i| prep.cfg.seed + i);
+    let mut units = Vec::new();
+    for strategy in prep.cfg.compared_strategies()? {
+        for seed in seeds.clone() {
+            units.push(Unit::Search {
+                strategy: strategy.clone(),
+                seed,
+            });
         }
     }
     Ok(units)
