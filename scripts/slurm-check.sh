@@ -11,6 +11,8 @@
 #      `nas compare`, gives the same searches and table as a local comparison.
 # Stops the daemons it started. Run as root (CI: its own step in .ci/run).
 set -euo pipefail
+# The daemons live in /usr/sbin, which a non-login PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

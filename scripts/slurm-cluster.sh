@@ -4,6 +4,8 @@
 # node takes jobs; `stop DIR` stops the daemons it started. Clients find the cluster with
 # `export SLURM_CONF=DIR/slurm.conf`. Needs Debian's slurm-wlm and munge.
 set -euo pipefail
+# The daemons live in /usr/sbin, which a non-login PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 cmd=${1:?usage: slurm-cluster.sh start|stop DIR}
 dir=$(realpath -m "${2:?usage: slurm-cluster.sh start|stop DIR}")
