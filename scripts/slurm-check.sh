@@ -68,6 +68,19 @@ wait_for() {
     done
 }
 
+# Runs `nas slurm submit ... --merge` with the arguments given, prints its output, and
+# waits for the array and its merge job to leave the queue.
+submit_and_wait() {
+    local out job merge
+    out=$("$nas" slurm submit "$@" --merge)
+    echo "$out"
+    job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
+    merge=$(sed -n 's/^submitted the merge job \([0-9]*\).*/\1/p' <<<"$out")
+    [ -n "$job" ] && [ -n "$merge" ] || { echo "slurm-check: no job ids in the output" >&2; exit 1; }
+    wait_for "$job"
+    wait_for "$merge"
+}
+
 # Prints the JSON of $1 without timings and without the commit (sorted keys).
 strip() {
     python3 - "$1" <<'PY'
@@ -100,13 +113,7 @@ run="$work/run"
 cp -r "$run" "$work/local"
 
 say "1. its retraining as a job array with a merge job"
-out=$("$nas" slurm submit retrain -q --out "$run" --merge)
-echo "$out"
-job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
-merge=$(sed -n 's/^submitted the merge job \([0-9]*\).*/\1/p' <<<"$out")
-[ -n "$job" ] && [ -n "$merge" ] || { echo "slurm-check: no job ids in the output" >&2; exit 1; }
-wait_for "$job"
-wait_for "$merge"
+submit_and_wait retrain -q --out "$run"
 "$nas" slurm status --out "$run"
 head -n 1 "$run"/slurm/retrain-*/task-*.log
 [ -f "$run/report.json" ] || { echo "slurm-check: the merge job wrote no report" >&2; cat "$run"/slurm/retrain-*/merge.log >&2; exit 1; }
@@ -129,12 +136,7 @@ same_results "$run" "$work/local" report.json
 
 say "3. a dropout study as one job array (supernets and stand-alone trainings)"
 study=(--rates 0,0.5 --archs 3 "${small[@]}")
-out=$("$nas" slurm submit study -q --out "$work/study" "${study[@]}" --merge)
-echo "$out"
-job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
-merge=$(sed -n 's/^submitted the merge job \([0-9]*\).*/\1/p' <<<"$out")
-wait_for "$job"
-wait_for "$merge"
+submit_and_wait study -q --out "$work/study" "${study[@]}"
 "$nas" slurm status --out "$work/study"
 [ -f "$work/study/study/dropout/report.json" ] || { echo "slurm-check: no study report" >&2; cat "$work"/study/slurm/study-*/merge.log >&2; exit 1; }
 "$nas" study dropout -q --out "$work/study-local" "${study[@]}"
@@ -144,12 +146,7 @@ say "4. a strategy comparison as one job array (one search per task)"
 cmp_args=(--set 'compare.strategies=["random","evolution"]' --set compare.seeds=2)
 "$nas" train -q --out "$work/compare" "${small[@]}" "${cmp_args[@]}"
 cp -r "$work/compare" "$work/compare-local"
-out=$("$nas" slurm submit compare -q --out "$work/compare" "${small[@]}" "${cmp_args[@]}" --merge)
-echo "$out"
-job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
-merge=$(sed -n 's/^submitted the merge job \([0-9]*\).*/\1/p' <<<"$out")
-wait_for "$job"
-wait_for "$merge"
+submit_and_wait compare -q --out "$work/compare" "${small[@]}" "${cmp_args[@]}"
 "$nas" slurm status --out "$work/compare"
 "$nas" compare -q --out "$work/compare-local"
 diff "$work/compare/compare/results.csv" "$work/compare-local/compare/results.csv"

@@ -192,20 +192,18 @@ fn parse(prep: &Prepared, arch: &str) -> Result<nas_core::space::Architecture> {
 
 /// Every unit of `phase` under `prep`'s configuration, done or not, in a fixed order.
 pub fn units(prep: &Prepared, phase: Phase) -> Result<Vec<Unit>> {
-    let jobs = match phase {
-        Phase::Retrain => retrain_jobs(prep, &finished_search(prep)?)?.1,
-        Phase::Study => sample_jobs(&study_sample(prep)?, prep.cfg.retrain.seeds),
+    let (mut units, jobs) = match phase {
         Phase::Compare => return compare_units(prep),
-    };
-    let mut units: Vec<Unit> = match phase {
-        Phase::Retrain | Phase::Compare => Vec::new(),
-        Phase::Study => prep
-            .cfg
-            .study
-            .rates
-            .iter()
-            .map(|&rate| Unit::Supernet { rate })
-            .collect(),
+        Phase::Retrain => (Vec::new(), retrain_jobs(prep, &finished_search(prep)?)?.1),
+        Phase::Study => (
+            prep.cfg
+                .study
+                .rates
+                .iter()
+                .map(|&rate| Unit::Supernet { rate })
+                .collect(),
+            sample_jobs(&study_sample(prep)?, prep.cfg.retrain.seeds),
+        ),
     };
     for job in &jobs {
         let unit = Unit::from_job(job);
