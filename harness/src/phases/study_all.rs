@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::study::{DropoutReport, RateResult};
 use super::{Ctx, compare, dropout_study};
 use crate::export::{Cell, Table};
-use crate::rundir::{JsonLog, key_of, write_atomic};
+use crate::rundir::{JsonLog, is_temporary, key_of, write_atomic};
 
 /// The commit the binary was built from (`-dirty`: with uncommitted changes).
 pub const COMMIT: &str = env!("NAS_GIT_COMMIT");
@@ -172,6 +172,8 @@ fn publish_to(run: &Path, to: &Path) -> Result<()> {
                 .with_context(|| format!("reading {}", from.display()))?
                 .collect::<std::io::Result<_>>()?;
             entries.sort_by_key(std::fs::DirEntry::file_name);
+            // A killed write's hidden temporary file is not part of the results.
+            entries.retain(|e| !is_temporary(&e.file_name().to_string_lossy()));
             for e in entries {
                 copy(&e.path(), &dest.join(e.file_name()))?;
             }

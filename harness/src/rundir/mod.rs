@@ -37,8 +37,8 @@ use crate::export::Table;
 use crate::records::{Failure, Outcome, Standalone};
 
 pub use files::{
-    JsonLog, STALE_AFTER, key_of, read_json, remove_stale_temporaries, seed_of, write_atomic,
-    write_json,
+    JsonLog, STALE_AFTER, is_temporary, key_of, read_json, remove_stale_temporaries, seed_of,
+    write_atomic, write_json,
 };
 pub use lock::RunLock;
 pub use search::SearchDir;

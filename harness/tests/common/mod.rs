@@ -90,10 +90,14 @@ pub fn read_json(path: &Path) -> Value {
 /// stand-alone result without its timing, and the report.
 pub fn results(dir: &Path) -> (String, Vec<Value>, Value) {
     let log = std::fs::read_to_string(search_log(dir)).unwrap();
+    // A kill may leave the hidden temporary file of an atomic write behind
+    // (`.NAME.tmpPID`); readers never take it for a result, and neither does this.
     let mut standalone: Vec<Value> = std::fs::read_dir(dir.join("standalone"))
         .unwrap()
-        .map(|e| {
-            let mut v = read_json(&e.unwrap().path());
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .map(|p| {
+            let mut v = read_json(&p);
             v.as_object_mut().unwrap().remove("seconds");
             v
         })
