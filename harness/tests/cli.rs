@@ -487,6 +487,10 @@ fn dropout_study_scores_one_sample_with_a_supernet_per_rate_and_resumes() {
         (vec!["--rates", "0,1.5"], "1.5"),
         (vec!["--rates", "0.1,0.1"], "twice"),
         (vec!["--archs", "2"], "study.archs"),
+        (
+            vec!["--set", "study.supernet_seeds=0"],
+            "study.supernet_seeds",
+        ),
     ] {
         let mut args = vec!["study", "dropout", "--out", ds];
         args.extend(TINY.iter().copied());
@@ -554,6 +558,87 @@ fn dropout_study_scores_one_sample_with_a_supernet_per_rate_and_resumes() {
     assert_eq!(count_files(&dir.join("standalone")), 6);
     let again = read_json(&study.join("report.json"));
     assert_eq!(again["rates"], report["rates"]);
+}
+
+#[test]
+fn dropout_study_with_two_supernets_per_rate_scores_their_mean_and_measures_their_agreement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("study");
+    let out = nas()
+        .args([
+            "study",
+            "dropout",
+            "--quiet",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .args(TINY)
+        .args([
+            "--rates",
+            "0.25",
+            "--archs",
+            "4",
+            "--set",
+            "retrain.seeds=1",
+        ])
+        .args(["--set", "study.supernet_seeds=2"])
+        .output()
+        .unwrap();
+    check_ok(&out, "nas study dropout with 2 supernets per rate");
+    let report = read_json(&dir.join("study/dropout/report.json"));
+    let rate = &report["rates"][0];
+    let repeats = rate["supernet_repeats"].as_array().unwrap();
+    assert_eq!(repeats.len(), 1, "{rate}");
+    assert_ne!(rate["supernet"], repeats[0]);
+    assert_eq!(std::fs::read_dir(dir.join("supernet")).unwrap().count(), 2);
+    // The score is the mean of the two supernets' scores, which differ.
+    let by_net = rate["scores_by_supernet"].as_array().unwrap();
+    assert_eq!(by_net.len(), 2);
+    let f = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (a, b, mean) = (f(&by_net[0]), f(&by_net[1]), f(&rate["scores"]));
+    assert_eq!(mean.len(), 4);
+    assert_ne!(a, b, "two seeds gave the same one-shot scores");
+    for i in 0..4 {
+        assert!((mean[i] - (a[i] + b[i]) / 2.0).abs() < 1e-12, "{i}: {rate}");
+    }
+    assert_eq!(f(&rate["losses"]).len(), 4);
+    assert_eq!(rate["loss_correlation"]["n"], 4);
+    assert_eq!(rate["one_shot_noise"]["seeds"], 2);
+    assert_eq!(rate["one_shot_noise"]["architectures"], 4);
+    let summary = std::fs::read_to_string(dir.join("study/dropout/summary.md")).unwrap();
+    assert!(summary.contains("One-shot noise floor"), "{summary}");
+    // The second supernet is the one `nas train` trains with both seeds moved by 1:
+    // the same key (folder) and the same training, loss for loss (the checkpoint files
+    // themselves hold random parameter ids, so their bytes differ from run to run).
+    let single = tmp.path().join("single");
+    let out = nas()
+        .args(["train", "--quiet", "--out", single.to_str().unwrap()])
+        .args(TINY)
+        .args(["--set", "seed=1", "--set", "supernet.seed=1"])
+        .args(["--set", "supernet.drop_path.r_max=0.25"])
+        .output()
+        .unwrap();
+    check_ok(&out, "nas train with seeds moved by 1");
+    let key = repeats[0].as_str().unwrap();
+    let trained = only_dir(&single, "supernet", "");
+    assert_eq!(trained.file_name().unwrap().to_string_lossy(), key);
+    let history = |d: &std::path::Path| read_json(&d.join("progress.json"))["history"].clone();
+    let history_of_repeat = history(&dir.join("supernet").join(key));
+    assert_eq!(history(&trained), history_of_repeat);
+    assert_ne!(
+        history(
+            &dir.join("supernet")
+                .join(rate["supernet"].as_str().unwrap())
+        ),
+        history_of_repeat,
+        "the two supernets of the rate trained alike"
+    );
 }
 
 #[test]

@@ -52,6 +52,11 @@ pub struct Study {
     /// path on are compared with each architecture's, by symmetric KL divergence
     /// (0: no KL analysis).
     pub kl_examples: usize,
+    /// Supernets per rate, trained with seeds `supernet.seed`, `supernet.seed + 1`, ...:
+    /// an architecture's one-shot score is the mean over them, and with 2 or more the
+    /// report measures the one-shot noise floor (how well two supernets that differ only
+    /// in their seed agree).
+    pub supernet_seeds: usize,
 }
 
 impl Default for Study {
@@ -60,6 +65,7 @@ impl Default for Study {
             rates: vec![0.0, 0.1, 0.25, 0.5, 0.75],
             archs: 30,
             kl_examples: 500,
+            supernet_seeds: 1,
         }
     }
 }
@@ -259,6 +265,9 @@ impl Config {
                 "study.archs = {}: a correlation needs at least 3 architectures (30 or more to be told from noise)",
                 self.study.archs
             );
+        }
+        if self.study.supernet_seeds == 0 {
+            bail!("study.supernet_seeds = 0: each rate needs at least one supernet");
         }
         if self.study.rates.is_empty() {
             bail!("study.rates is empty: give at least one path-dropout rate");

@@ -56,6 +56,9 @@ pub struct Prepared {
     pub standalone_cfg: StandaloneTrainConfig,
     /// The key of the supernet these settings train.
     pub supernet_key: String,
+    /// Which repeat of the supernet is selected (0: the configuration's own seeds; see
+    /// [`Prepared::select_supernet`]).
+    pub supernet_repeat: u64,
     /// Progress bars.
     pub ui: Ui,
     /// The backend's name, for reports.
@@ -140,31 +143,45 @@ impl Prepared {
             supernet_cfg,
             standalone_cfg,
             supernet_key,
+            supernet_repeat: 0,
             ui,
             backend,
         })
     }
 
-    /// Switches the supernet settings to path-dropout rate `r_max` (and the supernet key
-    /// with them): the phases then train, load and score that supernet.
-    pub fn set_drop_rate(&mut self, r_max: f64) {
+    /// Switches the supernet settings to path-dropout rate `r_max` and repeat `repeat`
+    /// (and the supernet key with them): the phases then train, load and score that
+    /// supernet. Repeat `k` moves the supernet's seeds by `k`: its initial weights are
+    /// drawn from `seed + k`, its data order and masks from `supernet.seed + k`; repeat 0
+    /// is the supernet of the configuration as written.
+    pub fn select_supernet(&mut self, r_max: f64, repeat: u64) {
         self.supernet_cfg.drop_path.r_max = r_max;
+        self.supernet_cfg.seed = self.cfg.supernet.seed.wrapping_add(repeat);
+        self.supernet_repeat = repeat;
         self.supernet_key = key_of(&self.supernet_setup());
     }
 
-    /// The key of the supernet these settings train at path-dropout rate `r_max`.
-    pub fn supernet_key_at(&self, r_max: f64) -> String {
+    /// The key of the supernet these settings train at path-dropout rate `r_max` and
+    /// repeat `repeat` (see [`Prepared::select_supernet`]).
+    pub fn supernet_key_at(&self, r_max: f64, repeat: u64) -> String {
         let mut train = self.supernet_cfg.clone();
         train.drop_path.r_max = r_max;
+        train.seed = self.cfg.supernet.seed.wrapping_add(repeat);
         key_of(&SupernetSetup {
+            seed: self.cfg.seed.wrapping_add(repeat),
             train: &train,
             ..self.supernet_setup()
         })
     }
 
+    /// The seed of the selected supernet's initial weights.
+    pub fn supernet_init_seed(&self) -> u64 {
+        self.cfg.seed.wrapping_add(self.supernet_repeat)
+    }
+
     fn supernet_setup(&self) -> SupernetSetup<'_> {
         SupernetSetup {
-            seed: self.cfg.seed,
+            seed: self.supernet_init_seed(),
             data: &self.cfg.data,
             space: &self.space,
             layers: &self.cfg.layers,

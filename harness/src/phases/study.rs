@@ -16,6 +16,7 @@ use nas_core::backend::NasAutodiffBackend;
 use nas_core::data::ImageDataset;
 use nas_core::eval::{OneShotEvaluator, symmetric_kl};
 use nas_core::network::Plan;
+use nas_core::search::Metrics;
 use nas_core::space::Architecture;
 use nas_core::supernet::Supernet;
 use rand::SeedableRng;
@@ -35,19 +36,41 @@ use crate::stats::{Agreement, RESAMPLES, mean_std};
 pub struct RateResult {
     /// The path-dropout rate `r_max`.
     pub rate: f64,
-    /// The supernet's key (its folder under `supernet/`).
+    /// The supernet's key (its folder under `supernet/`); with `study.supernet_seeds` above
+    /// 1, the first of the rate's supernets.
     pub supernet: String,
+    /// The keys of the rate's other supernets (seeds moved by 1, 2, ...; empty with one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supernet_repeats: Vec<String>,
     /// One-shot vs stand-alone validation accuracy (mean over seeds) over the sample.
     pub correlation: Agreement,
     /// One-shot vs stand-alone test accuracy (mean over seeds): the same ranking against
     /// a second, larger set of held-out images (`None` in reports older than this field).
     #[serde(default)]
     pub test_correlation: Option<Agreement>,
+    /// Minus the one-shot loss vs stand-alone validation accuracy (mean over seeds):
+    /// scoring by cross-entropy instead of accuracy (`None` in reports older than this
+    /// field).
+    #[serde(default)]
+    pub loss_correlation: Option<Agreement>,
     /// The spread of the one-shot accuracies.
     pub one_shot: Spread,
-    /// The one-shot accuracy of each architecture, in the order of
-    /// [`DropoutReport::archs`].
+    /// The one-shot accuracy of each architecture (mean over the rate's supernets), in the
+    /// order of [`DropoutReport::archs`].
     pub scores: Vec<f64>,
+    /// The one-shot loss (mean cross-entropy) of each architecture (mean over the rate's
+    /// supernets), in the same order.
+    #[serde(default)]
+    pub losses: Vec<f64>,
+    /// With 2 or more supernets: each supernet's one-shot accuracies (one list per
+    /// supernet, in the order of `supernet` then `supernet_repeats`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scores_by_supernet: Vec<Vec<f64>>,
+    /// With 2 or more supernets: the one-shot noise floor, how far supernets that differ
+    /// only in their seeds agree on the sample (the fields' "seeds" are supernets, and
+    /// `ceiling` bounds any correlation with the mean one-shot score).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_shot_noise: Option<NoiseFloor>,
     /// Symmetric KL divergence between the supernet's predictions with every path on and
     /// each architecture's, on the KL examples (empty without a KL analysis).
     pub kl: Vec<f64>,
@@ -160,27 +183,39 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
     );
     let base_rate = ctx.supernet_cfg.drop_path.r_max;
     let kl_data = kl_examples(&ctx.data.train, ctx.cfg.study.kl_examples, ctx.cfg.seed);
-    let mut scored = Vec::with_capacity(rates.len());
+    let repeats = ctx.cfg.study.supernet_seeds.max(1) as u64;
+    let mut scored: Vec<RateScores> = Vec::with_capacity(rates.len());
     for &rate in &rates {
-        ctx.prep.set_drop_rate(rate);
-        let net = supernet(ctx)?;
-        let mut oneshot = OneShot::new(ctx, &net)?;
-        let scores = sample
-            .iter()
-            .map(|(arch, _)| oneshot.score(arch))
-            .collect::<Result<Vec<_>>>()?;
-        let kl = match &kl_data {
-            Some(data) => kl_divergences(ctx, &net, data, &sample)?,
-            None => Vec::new(),
+        let mut this = RateScores {
+            rate,
+            keys: Vec::new(),
+            scores: Vec::new(),
+            kl: Vec::new(),
         };
-        tracing::info!(
-            "rate {rate}: supernet {}, {} architectures scored",
-            ctx.supernet_key,
-            scores.len()
-        );
-        scored.push((rate, ctx.supernet_key.clone(), scores, kl));
+        for repeat in 0..repeats {
+            ctx.prep.select_supernet(rate, repeat);
+            let net = supernet(ctx)?;
+            let mut oneshot = OneShot::new(ctx, &net)?;
+            let scores = sample
+                .iter()
+                .map(|(arch, _)| oneshot.score(arch))
+                .collect::<Result<Vec<_>>>()?;
+            let kl = match &kl_data {
+                Some(data) => kl_divergences(ctx, &net, data, &sample)?,
+                None => Vec::new(),
+            };
+            tracing::info!(
+                "rate {rate}: supernet {} (seeds +{repeat}), {} architectures scored",
+                ctx.supernet_key,
+                scores.len()
+            );
+            this.keys.push(ctx.supernet_key.clone());
+            this.scores.push(scores);
+            this.kl.push(kl);
+        }
+        scored.push(this);
     }
-    ctx.prep.set_drop_rate(base_rate);
+    ctx.prep.select_supernet(base_rate, 0);
 
     let seeds = ctx.cfg.retrain.seeds;
     let all = train_all(ctx, &sample_jobs(&sample, seeds))?;
@@ -196,7 +231,6 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
             Err(f) => failed.push(f),
         }
     }
-    let kept = |v: &[f64]| -> Vec<f64> { keep.iter().filter_map(|&i| v.get(i).copied()).collect() };
 
     let archs: Vec<SampledArch> = trained
         .iter()
@@ -228,9 +262,21 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
     };
     let agree = |x: &[f64], y: &[f64]| Agreement::of(x, y, RESAMPLES, ctx.cfg.seed);
     let mut results = Vec::new();
-    for (k, (rate, key, scores, kl)) in scored.into_iter().enumerate() {
-        let scores: Vec<_> = keep.iter().map(|&i| scores[i].clone()).collect();
-        let kl = kept(&kl);
+    for (k, rate_scores) in scored.into_iter().enumerate() {
+        let rate = rate_scores.rate;
+        // Each kept architecture's metrics by supernet, and their means.
+        let by_net: Vec<Vec<Metrics>> = keep
+            .iter()
+            .map(|&i| rate_scores.scores.iter().map(|s| s[i].clone()).collect())
+            .collect();
+        let scores: Vec<Metrics> = by_net.iter().map(|m| mean_metrics(m)).collect();
+        let kl: Vec<f64> = if rate_scores.kl.iter().any(Vec::is_empty) {
+            Vec::new()
+        } else {
+            keep.iter()
+                .map(|&i| mean_std(&rate_scores.kl.iter().map(|k| k[i]).collect::<Vec<_>>()).0)
+                .collect()
+        };
         let retrained: Vec<Retrained> = scores
             .iter()
             .zip(&trained)
@@ -242,7 +288,26 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
             })
             .collect();
         let x: Vec<f64> = scores.iter().map(|m| m.accuracy).collect();
+        let losses: Vec<f64> = scores.iter().map(|m| m.loss).collect();
+        let minus_loss: Vec<f64> = losses.iter().map(|l| -l).collect();
         let y: Vec<f64> = retrained.iter().map(Retrained::mean_validation).collect();
+        let accuracy_by_net: Vec<Vec<f64>> = by_net
+            .iter()
+            .map(|m| m.iter().map(|m| m.accuracy).collect())
+            .collect();
+        let (one_shot_noise, scores_by_supernet) = if repeats >= 2 {
+            let by_supernet = (0..repeats as usize)
+                .map(|n| accuracy_by_net.iter().map(|a| a[n]).collect())
+                .collect();
+            (
+                NoiseFloor::of_runs(&accuracy_by_net, ctx.cfg.seed),
+                by_supernet,
+            )
+        } else {
+            (None, Vec::new())
+        };
+        let mut keys = rate_scores.keys.into_iter();
+        let key = keys.next().unwrap_or_default();
         plot_scatter(
             &ctx.run
                 .study_plot("dropout", &format!("scatter_{k}_rate_{rate}"))?,
@@ -258,8 +323,10 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
             warnings,
             rate,
             supernet: key,
+            supernet_repeats: keys.collect(),
             correlation: agree(&x, &y),
             test_correlation: Some(agree(&x, &test_means)),
+            loss_correlation: Some(agree(&minus_loss, &y)),
             one_shot: Spread::of(&x),
             kl_vs_standalone: (!kl.is_empty()).then(|| agree(&kl, &y)),
             kl_vs_one_shot: (!kl.is_empty()).then(|| agree(&kl, &x)),
@@ -267,6 +334,9 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
             top_standalone,
             top_params,
             scores: x,
+            losses,
+            scores_by_supernet,
+            one_shot_noise,
             kl,
         });
     }
@@ -304,6 +374,25 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &mut Ctx<B>) -> Result<(PathBuf
     print!("{}", rate_table(&report).to_markdown());
     let path = ctx.run.write_study("dropout", &report, &md, &rows)?;
     Ok((path, report))
+}
+
+/// One rate's one-shot results before the stand-alone trainings: by supernet (repeat),
+/// the supernet's key, every sampled architecture's metrics and KL divergences.
+struct RateScores {
+    rate: f64,
+    keys: Vec<String>,
+    scores: Vec<Vec<Metrics>>,
+    kl: Vec<Vec<f64>>,
+}
+
+/// The mean of one architecture's one-shot metrics over several supernets.
+fn mean_metrics(by_net: &[Metrics]) -> Metrics {
+    let n = by_net.len().max(1) as f64;
+    Metrics {
+        accuracy: by_net.iter().map(|m| m.accuracy).sum::<f64>() / n,
+        loss: by_net.iter().map(|m| m.loss).sum::<f64>() / n,
+        examples: by_net.first().map_or(0, |m| m.examples),
+    }
 }
 
 /// A seeded sample of `n` training images for the KL analysis (`None` for 0).
@@ -347,6 +436,7 @@ fn rate_table(r: &DropoutReport) -> Table {
         ("kendall", "Kendall tau-b [95% CI]"),
         ("pearson", "Pearson [95% CI]"),
         ("spearman_test", "Spearman vs test [95% CI]"),
+        ("spearman_loss", "Spearman by loss [95% CI]"),
         ("one_shot", "one-shot (mean ± std)"),
         ("one_shot_range", "one-shot range"),
         ("supernet", "supernet"),
@@ -363,6 +453,11 @@ fn rate_table(r: &DropoutReport) -> Table {
                     .as_ref()
                     .map_or("n/a".to_string(), |t| t.spearman.text()),
             ),
+            Cell::text(
+                x.loss_correlation
+                    .as_ref()
+                    .map_or("n/a".to_string(), |t| t.spearman.text()),
+            ),
             Cell::MeanStd(x.one_shot.mean, x.one_shot.std, 4),
             Cell::text(format!("{:.4}..{:.4}", x.one_shot.min, x.one_shot.max)),
             Cell::code(x.supernet.clone()),
@@ -374,15 +469,30 @@ fn rate_table(r: &DropoutReport) -> Table {
 /// The study's summary, and its data as rows: one per (rate, architecture).
 fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
     let s = &r.standalone;
+    let supernets = r
+        .rates
+        .iter()
+        .map(|x| 1 + x.supernet_repeats.len())
+        .max()
+        .unwrap_or(1);
     let mut md = format!(
         "# Path dropout, KL divergence and size bias of the one-shot model\n\n\
-         {} uniformly sampled architectures, each scored one-shot by one supernet per \
-         path-dropout rate and trained stand-alone with {} seed(s); backend `{}`, seed {}, \
+         {} uniformly sampled architectures, each scored one-shot by {} per path-dropout \
+         rate and trained stand-alone with {} seed(s); backend `{}`, seed {}, \
          {:.0} s in this invocation. Correlations are of one-shot accuracy with stand-alone \
          validation accuracy (mean over seeds), with 95% bootstrap intervals ({} resamples); \
-         \"vs test\": with stand-alone test accuracy (mean over seeds) instead.\n\n{}\n\
+         \"vs test\": with stand-alone test accuracy (mean over seeds) instead; \"by \
+         loss\": of minus the one-shot loss (cross-entropy) instead of one-shot \
+         accuracy.\n\n{}\n\
          Stand-alone accuracy over the sample: {:.4} ± {:.4}, range {:.4}..{:.4}.\n\n",
         r.archs.len(),
+        match supernets {
+            1 => "one supernet".to_string(),
+            n => format!(
+                "{n} supernets (seeds moved by 0..{}; the mean score)",
+                n - 1
+            ),
+        },
         r.seeds,
         r.backend,
         r.seed,
@@ -394,6 +504,9 @@ fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
         s.min,
         s.max
     );
+    if r.rates.iter().any(|x| x.one_shot_noise.is_some()) {
+        md.push_str(&one_shot_noise_section(r));
+    }
     if r.kl_examples > 0 {
         let mut kl = Table::new(&[
             ("rate", "r_max"),
@@ -487,6 +600,7 @@ fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
         ("rate", "r_max"),
         ("arch", "architecture"),
         ("one_shot", "one-shot"),
+        ("one_shot_loss", "one-shot loss"),
         ("kl", "symmetric KL"),
         ("standalone", "stand-alone val (mean over seeds)"),
         ("params", "params"),
@@ -498,6 +612,7 @@ fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
                 Cell::Num(x.rate, 3),
                 Cell::code(a.arch.clone()),
                 Cell::Num(*score, 4),
+                Cell::opt(x.losses.get(i).copied(), 4),
                 Cell::opt(x.kl.get(i).copied(), 4),
                 Cell::Num(
                     a.standalone.iter().sum::<f64>() / a.standalone.len() as f64,
@@ -509,4 +624,41 @@ fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
         }
     }
     (md, rows)
+}
+
+/// The one-shot noise floor of every rate with 2 or more supernets: how well supernets
+/// that differ only in their seeds agree, and what that leaves of any correlation.
+fn one_shot_noise_section(r: &DropoutReport) -> String {
+    let mut t = Table::new(&[
+        ("rate", "r_max"),
+        ("supernets", "supernets"),
+        ("seed_to_seed", "supernet 1 vs 2: Spearman [95% CI]"),
+        ("seed_std", "std between supernets"),
+        ("between_std", "std between architectures"),
+        ("ceiling", "one-shot ceiling"),
+        ("both", "ceiling with stand-alone noise"),
+    ]);
+    let standalone = r.noise.as_ref().and_then(|n| n.ceiling);
+    for x in &r.rates {
+        let Some(n) = &x.one_shot_noise else { continue };
+        t.push(vec![
+            Cell::Num(x.rate, 3),
+            Cell::Int(n.seeds as u64),
+            Cell::text(n.seed_to_seed.spearman.text()),
+            Cell::Num(n.seed_std, 4),
+            Cell::Num(n.between_std, 4),
+            Cell::opt(n.ceiling, 2),
+            Cell::opt(n.ceiling.zip(standalone).map(|(a, b)| a * b), 2),
+        ]);
+    }
+    format!(
+        "## One-shot noise floor\n\nThe same architectures scored by supernets that differ \
+         only in their seeds (initial weights, data order, path masks). \"One-shot ceiling\": \
+         the highest correlation any stand-alone ranking could reach with the mean one-shot \
+         score given this noise (the square root of its Spearman-Brown reliability, from the \
+         mean Spearman between every pair of supernets); \"with stand-alone noise\": that \
+         times the stand-alone ceiling, the most the correlations above could show if the \
+         one-shot model ranked perfectly.\n\n{}\n",
+        t.to_markdown()
+    )
 }

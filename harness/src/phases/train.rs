@@ -86,8 +86,13 @@ fn load_record<B: Backend, M: Module<B>>(
 pub fn supernet<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<Supernet<B>> {
     let dir = ctx.run.supernet(&ctx.supernet_key);
     let cfg = &ctx.supernet_cfg;
-    let fresh = Supernet::<B>::new(&ctx.space, &ctx.layers, ctx.cfg.seed, &ctx.device)
-        .context("building the supernet")?;
+    let fresh = Supernet::<B>::new(
+        &ctx.space,
+        &ctx.layers,
+        ctx.supernet_init_seed(),
+        &ctx.device,
+    )
+    .context("building the supernet")?;
     let (model, resume, progress) = match dir.progress()? {
         Some(p) => {
             let model = load_record(fresh, dir.model_bytes(&p)?, &dir, &ctx.device)?;

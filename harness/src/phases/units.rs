@@ -69,6 +69,10 @@ pub enum Unit {
     Supernet {
         /// The path-dropout rate `r_max`.
         rate: f64,
+        /// Which of the rate's `study.supernet_seeds` supernets (0: the configuration's
+        /// own seeds; absent in units written before repeats existed).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        repeat: u64,
     },
     /// One search of a comparison on the trained supernet
     /// (`search/STRATEGY-sSEED-KEY/`), to its whole budget.
@@ -107,7 +111,7 @@ impl Unit {
             Unit::Standalone {
                 arch, seed_offset, ..
             } => standalone_key(prep, &parse(prep, arch)?, *seed_offset),
-            Unit::Supernet { rate } => prep.supernet_key_at(*rate),
+            Unit::Supernet { rate, repeat } => prep.supernet_key_at(*rate, *repeat),
             Unit::Search { strategy, seed } => search_dir(prep, strategy, *seed)?
                 .0
                 .path()
@@ -150,7 +154,10 @@ impl Unit {
                 "stand-alone training of {arch} ({}, seed +{seed_offset})",
                 role.as_str()
             ),
-            Unit::Supernet { rate } => format!("supernet at path-dropout rate {rate}"),
+            Unit::Supernet { rate, repeat: 0 } => format!("supernet at path-dropout rate {rate}"),
+            Unit::Supernet { rate, repeat } => {
+                format!("supernet at path-dropout rate {rate}, seeds +{repeat}")
+            }
             Unit::Search { strategy, seed } => format!("search of {strategy} with seed {seed}"),
         }
     }
@@ -170,8 +177,8 @@ impl Unit {
                 };
                 train_all(ctx, std::slice::from_ref(&job))?;
             }
-            Unit::Supernet { rate } => {
-                ctx.prep.set_drop_rate(*rate);
+            Unit::Supernet { rate, repeat } => {
+                ctx.prep.select_supernet(*rate, *repeat);
                 supernet(ctx)?;
             }
             Unit::Search { strategy, seed } => {
@@ -182,6 +189,10 @@ impl Unit {
         }
         Ok(())
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn parse(prep: &Prepared, arch: &str) -> Result<nas_core::space::Architecture> {
@@ -200,7 +211,10 @@ pub fn units(prep: &Prepared, phase: Phase) -> Result<Vec<Unit>> {
                 .study
                 .rates
                 .iter()
-                .map(|&rate| Unit::Supernet { rate })
+                .flat_map(|&rate| {
+                    (0..prep.cfg.study.supernet_seeds as u64)
+                        .map(move |repeat| Unit::Supernet { rate, repeat })
+                })
                 .collect(),
             sample_jobs(&study_sample(prep)?, prep.cfg.retrain.seeds),
         ),
