@@ -276,3 +276,34 @@ impl BackendTask for UnitTask {
         self.unit.run(&mut ctx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Unit;
+
+    #[test]
+    fn a_supernet_unit_without_a_repeat_is_the_first_supernet_of_its_rate() {
+        // Units written before repeats existed read back as repeat 0, and repeat 0 is
+        // written as it was then.
+        let old: Unit = serde_json::from_str(r#"{"kind":"supernet","rate":0.5}"#).unwrap();
+        assert_eq!(
+            old,
+            Unit::Supernet {
+                rate: 0.5,
+                repeat: 0
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&old).unwrap(),
+            r#"{"kind":"supernet","rate":0.5}"#
+        );
+        let second = Unit::Supernet {
+            rate: 0.5,
+            repeat: 1,
+        };
+        let text = serde_json::to_string(&second).unwrap();
+        assert_eq!(text, r#"{"kind":"supernet","rate":0.5,"repeat":1}"#);
+        assert_eq!(serde_json::from_str::<Unit>(&text).unwrap(), second);
+        assert!(second.describe().contains("seeds +1"));
+    }
+}
