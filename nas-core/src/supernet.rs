@@ -109,12 +109,35 @@ pub enum AllDropped {
     AllowZero,
 }
 
+/// How the path-dropout rate moves over training.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DropSchedule {
+    /// From 0 at the first step to `r_max` at the last, linearly (ScheduledDropPath, the
+    /// default).
+    #[default]
+    Linear,
+    /// `r_max` from the first step to the last (an ablation of the schedule).
+    Constant,
+}
+
+impl DropSchedule {
+    fn is_linear(&self) -> bool {
+        *self == DropSchedule::Linear
+    }
+}
+
 /// ScheduledDropPath settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DropPathConfig {
-    /// The rate reached at the end of training; it rises linearly from 0.
+    /// The rate reached at the end of training.
     pub r_max: f64,
+    /// How the rate gets there: linearly from 0 (the default) or `r_max` throughout.
+    /// (Not written when linear, so the keys of supernets trained before this setting
+    /// existed stay what they were.)
+    #[serde(skip_serializing_if = "DropSchedule::is_linear")]
+    pub schedule: DropSchedule,
     /// What happens when every path into a node is dropped.
     pub all_dropped: AllDropped,
 }
@@ -123,15 +146,19 @@ impl Default for DropPathConfig {
     fn default() -> Self {
         DropPathConfig {
             r_max: 0.25,
+            schedule: DropSchedule::Linear,
             all_dropped: AllDropped::KeepOne,
         }
     }
 }
 
 impl DropPathConfig {
-    /// The rate at `step` of `total` steps: 0 at the first step, `r_max` at the last,
-    /// linear in between.
+    /// The rate at `step` of `total` steps. Linear schedule: 0 at the first step, `r_max`
+    /// at the last, linear in between. Constant schedule: `r_max` at every step.
     pub fn rate(&self, step: usize, total: usize) -> f64 {
+        if self.schedule == DropSchedule::Constant {
+            return self.r_max;
+        }
         if total <= 1 {
             return if total == 1 && step >= 1 {
                 self.r_max

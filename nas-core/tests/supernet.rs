@@ -9,7 +9,7 @@ use nas_core::network::{NetworkMask, Plan};
 use nas_core::ops::{LayerConfig, NormMode};
 use nas_core::space::{Architecture, Block, OpKind, SearchSpace};
 use nas_core::standalone::StandaloneModel;
-use nas_core::supernet::{AllDropped, DropPathConfig, Supernet};
+use nas_core::supernet::{AllDropped, DropPathConfig, DropSchedule, Supernet};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -212,6 +212,7 @@ fn ops_that_are_off_are_not_computed_and_get_no_gradient() {
     let drop = DropPathConfig {
         r_max: 0.9,
         all_dropped: AllDropped::KeepOne,
+        ..DropPathConfig::default()
     };
     let mut rng = StdRng::seed_from_u64(3);
     let plan = drop.sample_plan(&space, 0.9, 2, &mut rng);
@@ -261,6 +262,7 @@ fn drop_frequency_matches_r_to_the_one_over_k() {
     let cfg = DropPathConfig {
         r_max: 0.5,
         all_dropped: AllDropped::AllowZero,
+        ..DropPathConfig::default()
     };
     let n = 40_000usize;
     for (k, r) in [(2usize, 0.3f64), (5, 0.5), (7, 0.2)] {
@@ -303,6 +305,31 @@ fn schedule_is_linear_from_zero_to_r_max() {
     assert!((cfg.rate(100, 101) - 0.4).abs() < 1e-12);
     assert!((cfg.rate(50, 101) - 0.2).abs() < 1e-12);
     assert!((cfg.rate(25, 101) - 0.1).abs() < 1e-12);
+    // The constant schedule (an ablation) holds r_max from the first step.
+    let constant = DropPathConfig {
+        schedule: DropSchedule::Constant,
+        ..cfg.clone()
+    };
+    for step in [0, 1, 50, 100] {
+        assert_eq!(constant.rate(step, 101), 0.4);
+    }
+}
+
+#[test]
+fn the_linear_schedule_is_not_written_so_older_supernet_keys_stay_valid() {
+    let linear = serde_json::to_value(DropPathConfig::default()).unwrap();
+    assert_eq!(
+        linear,
+        serde_json::json!({"r_max": 0.25, "all_dropped": "keep-one"})
+    );
+    let constant = DropPathConfig {
+        schedule: DropSchedule::Constant,
+        ..DropPathConfig::default()
+    };
+    let text = serde_json::to_string(&constant).unwrap();
+    assert!(text.contains(r#""schedule":"constant""#), "{text}");
+    let back: DropPathConfig = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, constant);
 }
 
 #[test]
@@ -407,6 +434,7 @@ fn allow_zero_leaves_empty_blocks_that_compute_nothing() {
     let cfg = DropPathConfig {
         r_max: 1.0,
         all_dropped: AllDropped::AllowZero,
+        ..DropPathConfig::default()
     };
     let mut rng = StdRng::seed_from_u64(14);
     // At rate 1 every path is dropped: nothing but the always-on parts runs.
