@@ -14,7 +14,7 @@ use crate::cli::{
 use crate::config::Config;
 use crate::phases::{self, Ctx, OneShot, Prepared};
 use crate::records::{Evaluated, Role};
-use crate::report::Report;
+use crate::reports::Report;
 use crate::rundir::RunDir;
 use crate::ui::Ui;
 
@@ -64,25 +64,25 @@ impl BackendTask for Job {
         } else {
             Some(self.prep.run.create(&self.prep.cfg)?)
         };
-        let mut ctx = Ctx::<B> {
+        let ctx = Ctx::<B> {
             prep: self.prep,
             device,
         };
         match self.work {
             Work::Run => {
-                let supernet = phases::supernet(&ctx)?;
+                let supernet = phases::supernet(&ctx, &ctx.supernet)?;
                 let mut oneshot = OneShot::new(&ctx, &supernet)?;
                 let evaluated = search(&ctx, &mut oneshot)?;
                 finish(&ctx, &mut oneshot, &evaluated)
             }
             Work::Train => {
-                phases::supernet(&ctx)?;
-                let dir = ctx.run.supernet(&ctx.supernet_key);
+                phases::supernet(&ctx, &ctx.supernet)?;
+                let dir = ctx.run.supernet(&ctx.supernet.key);
                 println!("supernet trained: {}", dir.path().display());
                 Ok(())
             }
             Work::Search => {
-                let supernet = phases::trained_supernet(&ctx)?;
+                let supernet = phases::trained_supernet(&ctx, &ctx.supernet)?;
                 let mut oneshot = OneShot::new(&ctx, &supernet)?;
                 let evaluated = search(&ctx, &mut oneshot)?;
                 let best = evaluated
@@ -97,7 +97,7 @@ impl BackendTask for Job {
             }
             Work::Retrain => {
                 let evaluated = phases::finished_search(&ctx)?;
-                let supernet = phases::trained_supernet(&ctx)?;
+                let supernet = phases::trained_supernet(&ctx, &ctx.supernet)?;
                 let mut oneshot = OneShot::new(&ctx, &supernet)?;
                 finish(&ctx, &mut oneshot, &evaluated)
             }
@@ -122,12 +122,12 @@ impl BackendTask for Job {
                 Ok(())
             }
             Work::DropoutStudy => {
-                let (summary, _) = phases::dropout_study(&mut ctx)?;
+                let (summary, _) = phases::dropout_study(&ctx)?;
                 println!("dropout study: {}", summary.display());
                 Ok(())
             }
             Work::AllStudies { command, publish } => {
-                let readme = phases::all_studies(&mut ctx, command, publish.as_deref())?;
+                let readme = phases::all_studies(&ctx, command, publish.as_deref())?;
                 println!("all studies: {}", readme.display());
                 Ok(())
             }
@@ -144,7 +144,7 @@ fn search<B: NasAutodiffBackend>(
 
 fn eval<B: NasAutodiffBackend>(ctx: &Ctx<B>, text: &str, standalone: bool) -> Result<()> {
     let arch = parse_arch(&ctx.space, text)?;
-    let supernet = phases::trained_supernet(ctx)?;
+    let supernet = phases::trained_supernet(ctx, &ctx.supernet)?;
     let mut oneshot = OneShot::new(ctx, &supernet)?;
     let m = oneshot.score(&arch)?;
     let stats = nas_core::stats::ModelStats::of(&ctx.space, &arch, &ctx.layers)?;
@@ -178,7 +178,7 @@ fn finish<B: NasAutodiffBackend>(
         ctx.backend.clone(),
         ctx.cfg.seed,
         ctx.cfg.search.strategy.clone(),
-        ctx.supernet_key.clone(),
+        ctx.supernet.key.clone(),
         evaluated,
         retrained,
         failed.clone(),
@@ -195,7 +195,7 @@ fn finish<B: NasAutodiffBackend>(
     report.config_hash = crate::rundir::key_of(&ctx.cfg);
     let scores: Vec<f64> = evaluated.iter().map(|e| e.accuracy).collect();
     report.warnings =
-        crate::report::one_shot_warnings(&scores, ctx.space.classes, ctx.data.validation.len());
+        crate::reports::one_shot_warnings(&scores, ctx.space.classes, ctx.data.validation.len());
     for w in &report.warnings {
         tracing::warn!("{w}");
     }
@@ -367,7 +367,7 @@ fn all_command(args: &AllArgs, ui: Ui) -> Result<()> {
         Ok(())
     })?;
     let work = Work::AllStudies {
-        command: phases::command_line(),
+        command: crate::reports::provenance::command_line(),
         publish: args.publish.clone(),
     };
     launch(spec, work, prep)

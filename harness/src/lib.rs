@@ -21,7 +21,7 @@ pub mod export;
 pub mod phases;
 pub mod plots;
 pub mod records;
-pub mod report;
+pub mod reports;
 pub mod rundir;
 pub mod slurm;
 pub mod stats;

@@ -8,6 +8,7 @@
 mod compare;
 mod retrain;
 mod search;
+mod standalone;
 mod study;
 mod study_all;
 mod train;
@@ -31,8 +32,8 @@ use crate::ui::Ui;
 pub use compare::compare;
 pub use retrain::{retrain, retrain_candidates, retrain_one};
 pub use search::{OneShot, finished_search, search};
-pub use study::{DropoutReport, dropout_study};
-pub use study_all::{COMMIT, all_studies, command_line, cpu_extensions, version};
+pub use study::dropout_study;
+pub use study_all::all_studies;
 pub use train::{supernet, trained_supernet};
 pub use units::{Phase, Unit, UnitState, UnitTask, units};
 pub use workers::{Job, train_all};
@@ -50,15 +51,11 @@ pub struct Prepared {
     pub space: SearchSpace,
     /// Layer settings.
     pub layers: LayerConfig,
-    /// Supernet training, with the data's augmentation.
-    pub supernet_cfg: SupernetTrainConfig,
     /// Stand-alone training, with the data's augmentation.
     pub standalone_cfg: StandaloneTrainConfig,
-    /// The key of the supernet these settings train.
-    pub supernet_key: String,
-    /// Which repeat of the supernet is selected (0: the configuration's own seeds; see
-    /// [`Prepared::select_supernet`]).
-    pub supernet_repeat: u64,
+    /// The supernet of the configuration as written (its rate, repeat 0); the dropout
+    /// study's other supernets come from [`Prepared::supernet_at`].
+    pub supernet: SupernetChoice,
     /// Progress bars.
     pub ui: Ui,
     /// The backend's name, for reports.
@@ -118,13 +115,7 @@ impl Prepared {
         for warning in cfg.check_strategies(&space)? {
             tracing::warn!("{warning}");
         }
-        let supernet_key = key_of(&SupernetSetup {
-            seed: cfg.seed,
-            data: &cfg.data,
-            space: &space,
-            layers: &cfg.layers,
-            train: &supernet_cfg,
-        });
+        let supernet = SupernetChoice::new(&cfg, &space, &supernet_cfg, 0);
         tracing::info!(
             "data: {} train / {} validation / {} test images of {:?} ({} classes), loaded in {:.1}s",
             data.train.len(),
@@ -140,52 +131,73 @@ impl Prepared {
             run,
             data,
             space,
-            supernet_cfg,
             standalone_cfg,
-            supernet_key,
-            supernet_repeat: 0,
+            supernet,
             ui,
             backend,
         })
     }
 
-    /// Switches the supernet settings to path-dropout rate `r_max` and repeat `repeat`
-    /// (and the supernet key with them): the phases then train, load and score that
-    /// supernet. Repeat `k` moves the supernet's seeds by `k`: its initial weights are
-    /// drawn from `seed + k`, its data order and masks from `supernet.seed + k`; repeat 0
-    /// is the supernet of the configuration as written.
-    pub fn select_supernet(&mut self, r_max: f64, repeat: u64) {
-        self.supernet_cfg.drop_path.r_max = r_max;
-        self.supernet_cfg.seed = self.cfg.supernet.seed.wrapping_add(repeat);
-        self.supernet_repeat = repeat;
-        self.supernet_key = key_of(&self.supernet_setup());
-    }
-
-    /// The key of the supernet these settings train at path-dropout rate `r_max` and
-    /// repeat `repeat` (see [`Prepared::select_supernet`]).
-    pub fn supernet_key_at(&self, r_max: f64, repeat: u64) -> String {
-        let mut train = self.supernet_cfg.clone();
+    /// The supernet at path-dropout rate `r_max`, repeat `repeat`: the configured
+    /// supernet's settings with that rate, and its seeds moved by `repeat` (initial
+    /// weights from `seed + repeat`, data order and masks from `supernet.seed + repeat`).
+    /// Repeat 0 at the configured rate is [`Prepared::supernet`].
+    pub fn supernet_at(&self, r_max: f64, repeat: u64) -> SupernetChoice {
+        let mut train = self.supernet.train.clone();
         train.drop_path.r_max = r_max;
-        train.seed = self.cfg.supernet.seed.wrapping_add(repeat);
-        key_of(&SupernetSetup {
-            seed: self.cfg.seed.wrapping_add(repeat),
+        SupernetChoice::new(&self.cfg, &self.space, &train, repeat)
+    }
+}
+
+/// One supernet of a run directory, as a value: which rate and repeat it is, the
+/// training settings and initial-weight seed it stands for, and its key (its folder
+/// under `supernet/`).
+#[derive(Debug, Clone)]
+pub struct SupernetChoice {
+    /// Its path-dropout rate `r_max`.
+    pub rate: f64,
+    /// Its repeat: its seeds are the configuration's moved by this much.
+    pub repeat: u64,
+    /// The seed of its initial weights.
+    pub init_seed: u64,
+    /// Its training settings (with the data's augmentation and the repeat's seed).
+    pub train: SupernetTrainConfig,
+    /// Its key.
+    pub key: String,
+}
+
+impl SupernetChoice {
+    /// The supernet of `train`'s settings (rate included), with seeds moved by `repeat`.
+    fn new(cfg: &Config, space: &SearchSpace, train: &SupernetTrainConfig, repeat: u64) -> Self {
+        let mut train = train.clone();
+        train.seed = cfg.supernet.seed.wrapping_add(repeat);
+        let init_seed = cfg.seed.wrapping_add(repeat);
+        let key = key_of(&SupernetSetup {
+            seed: init_seed,
+            data: &cfg.data,
+            space,
+            layers: &cfg.layers,
             train: &train,
-            ..self.supernet_setup()
-        })
+        });
+        SupernetChoice {
+            rate: train.drop_path.r_max,
+            repeat,
+            init_seed,
+            train,
+            key,
+        }
     }
+}
 
-    /// The seed of the selected supernet's initial weights.
-    pub fn supernet_init_seed(&self) -> u64 {
-        self.cfg.seed.wrapping_add(self.supernet_repeat)
-    }
-
-    fn supernet_setup(&self) -> SupernetSetup<'_> {
+impl Prepared {
+    /// What `choice` depends on, as saved in its `setup.json`.
+    fn supernet_setup<'a>(&'a self, choice: &'a SupernetChoice) -> SupernetSetup<'a> {
         SupernetSetup {
-            seed: self.supernet_init_seed(),
+            seed: choice.init_seed,
             data: &self.cfg.data,
             space: &self.space,
             layers: &self.cfg.layers,
-            train: &self.supernet_cfg,
+            train: &choice.train,
         }
     }
 }

@@ -77,14 +77,15 @@ pub(crate) struct SearchSetup<'a> {
     eval_batch: usize,
 }
 
-/// The folder of the search of `strategy` with `seed` under `prep`'s settings.
+/// The folder of the search of `strategy` with `seed` under `prep`'s settings (on the
+/// configured supernet).
 pub(crate) fn search_dir<'a>(
     prep: &'a Prepared,
     strategy: &str,
     seed: u64,
 ) -> Result<(SearchDir, SearchSetup<'a>)> {
     let setup = SearchSetup {
-        supernet: &prep.supernet_key,
+        supernet: &prep.supernet.key,
         strategy: nas_core::strategy::lookup(strategy)?.name,
         strategy_config: prep.cfg.strategy_json(strategy)?,
         seed,

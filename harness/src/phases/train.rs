@@ -11,7 +11,7 @@ use nas_core::backend::NasAutodiffBackend;
 use nas_core::supernet::Supernet;
 use nas_core::train::{Checkpoint, EpochInfo, Resume, StepInfo, TrainHook, resume_supernet};
 
-use super::Ctx;
+use super::{Ctx, SupernetChoice};
 use crate::rundir::{SupernetDir, SupernetProgress};
 use crate::ui::StepBar;
 
@@ -81,28 +81,27 @@ fn load_record<B: Backend, M: Module<B>>(
     Ok(model.load_record(record))
 }
 
-/// The trained supernet of `ctx`'s settings: trained now, resumed from its last
-/// checkpoint, or loaded when its training finished before.
-pub fn supernet<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<Supernet<B>> {
-    let dir = ctx.run.supernet(&ctx.supernet_key);
-    let cfg = &ctx.supernet_cfg;
-    let fresh = Supernet::<B>::new(
-        &ctx.space,
-        &ctx.layers,
-        ctx.supernet_init_seed(),
-        &ctx.device,
-    )
+/// The trained supernet `choice` (e.g. `&ctx.supernet`, the configured one): trained
+/// now, resumed from its last checkpoint, or loaded when its training finished before.
+pub fn supernet<B: NasAutodiffBackend>(
+    ctx: &Ctx<B>,
+    choice: &SupernetChoice,
+) -> Result<Supernet<B>> {
+    let key = &choice.key;
+    let dir = ctx.run.supernet(key);
+    let cfg = &choice.train;
+    let fresh = Supernet::<B>::new(&ctx.space, &ctx.layers, choice.init_seed, &ctx.device)
     .context("building the supernet")?;
     let (model, resume, progress) = match dir.progress()? {
         Some(p) => {
             let model = load_record(fresh, dir.model_bytes(&p)?, &dir, &ctx.device)?;
             if p.epochs_done >= cfg.epochs {
-                tracing::info!("supernet {}: trained before, loaded", ctx.supernet_key);
+                tracing::info!("supernet {key}: trained before, loaded");
                 return Ok(model);
             }
             tracing::info!(
                 "supernet {}: resuming after epoch {} of {}",
-                ctx.supernet_key,
+                key,
                 p.epochs_done,
                 cfg.epochs
             );
@@ -113,7 +112,7 @@ pub fn supernet<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<Supernet<B>> {
             (model, Some(resume), p)
         }
         None => {
-            dir.write_setup(&ctx.supernet_setup())?;
+            dir.write_setup(&ctx.supernet_setup(choice))?;
             let p = SupernetProgress {
                 epochs: cfg.epochs,
                 ..SupernetProgress::default()
@@ -126,7 +125,7 @@ pub fn supernet<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<Supernet<B>> {
     bar.set_position((steps_per_epoch * progress.epochs_done) as u64);
     tracing::info!(
         "supernet {}: {} epochs of {} steps (batch {} in {} ghost batches, r_max {})",
-        ctx.supernet_key,
+        key,
         cfg.epochs,
         steps_per_epoch,
         cfg.batch_size,
@@ -150,15 +149,18 @@ pub fn supernet<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<Supernet<B>> {
     Ok(model)
 }
 
-/// The supernet of `ctx`'s settings, which must have finished training.
-pub fn trained_supernet<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<Supernet<B>> {
+/// The supernet `choice`, which must have finished training.
+pub fn trained_supernet<B: NasAutodiffBackend>(
+    ctx: &Ctx<B>,
+    choice: &SupernetChoice,
+) -> Result<Supernet<B>> {
     let root = ctx.run.root().display();
-    match ctx.run.supernet(&ctx.supernet_key).progress()? {
-        Some(p) if p.epochs_done >= ctx.supernet_cfg.epochs => supernet(ctx),
+    match ctx.run.supernet(&choice.key).progress()? {
+        Some(p) if p.epochs_done >= choice.train.epochs => supernet(ctx, choice),
         Some(p) => bail!(
             "the supernet for these settings in {root} is trained for {} of {} epochs: run `nas train` (or `nas run`) to finish it",
             p.epochs_done,
-            ctx.supernet_cfg.epochs
+            choice.train.epochs
         ),
         None => bail!(
             "no supernet trained with these settings in {root}: run `nas train --out {root}` first"

@@ -10,7 +10,8 @@ use nas_backends::BackendTask;
 use nas_core::backend::NasAutodiffBackend;
 use serde::{Deserialize, Serialize};
 
-use super::retrain::{cached_standalone, retrain_jobs, standalone_key};
+use super::retrain::retrain_jobs;
+use super::standalone::{cached_standalone, standalone_key};
 use super::search::search_dir;
 use super::study::{sample_jobs, study_sample};
 use super::workers::{Job, train_all};
@@ -111,7 +112,7 @@ impl Unit {
             Unit::Standalone {
                 arch, seed_offset, ..
             } => standalone_key(prep, &parse(prep, arch)?, *seed_offset),
-            Unit::Supernet { rate, repeat } => prep.supernet_key_at(*rate, *repeat),
+            Unit::Supernet { rate, repeat } => prep.supernet_at(*rate, *repeat).key,
             Unit::Search { strategy, seed } => search_dir(prep, strategy, *seed)?
                 .0
                 .path()
@@ -130,7 +131,7 @@ impl Unit {
                 None => UnitState::Pending,
             },
             Unit::Supernet { .. } => match prep.run.supernet(&key).progress()? {
-                Some(p) if p.epochs_done >= prep.supernet_cfg.epochs => UnitState::Done,
+                Some(p) if p.epochs_done >= prep.supernet.train.epochs => UnitState::Done,
                 _ => UnitState::Pending,
             },
             Unit::Search { strategy, seed } => {
@@ -163,7 +164,7 @@ impl Unit {
     }
 
     /// Does the work (or finds it done) on `ctx`'s device.
-    pub fn run<B: NasAutodiffBackend>(&self, ctx: &mut Ctx<B>) -> Result<()> {
+    pub fn run<B: NasAutodiffBackend>(&self, ctx: &Ctx<B>) -> Result<()> {
         match self {
             Unit::Standalone {
                 arch,
@@ -178,11 +179,10 @@ impl Unit {
                 train_all(ctx, std::slice::from_ref(&job))?;
             }
             Unit::Supernet { rate, repeat } => {
-                ctx.prep.select_supernet(*rate, *repeat);
-                supernet(ctx)?;
+                supernet(ctx, &ctx.supernet_at(*rate, *repeat))?;
             }
             Unit::Search { strategy, seed } => {
-                let net = trained_supernet(ctx)?;
+                let net = trained_supernet(ctx, &ctx.supernet)?;
                 let mut oneshot = OneShot::new(ctx, &net)?;
                 search(ctx, &mut oneshot, strategy, *seed)?;
             }
@@ -234,9 +234,9 @@ pub fn units(prep: &Prepared, phase: Phase) -> Result<Vec<Unit>> {
 fn compare_units(prep: &Prepared) -> Result<Vec<Unit>> {
     let trained = prep
         .run
-        .supernet(&prep.supernet_key)
+        .supernet(&prep.supernet.key)
         .progress()?
-        .is_some_and(|p| p.epochs_done >= prep.supernet_cfg.epochs);
+        .is_some_and(|p| p.epochs_done >= prep.supernet.train.epochs);
     if !trained {
         bail!(
             "the supernet of this configuration is not trained in {}: run `nas train --out {0}` \
@@ -269,11 +269,11 @@ impl BackendTask for UnitTask {
     type Output = Result<()>;
 
     fn run<B: NasAutodiffBackend>(self, device: B::Device) -> Result<()> {
-        let mut ctx = Ctx::<B> {
+        let ctx = Ctx::<B> {
             prep: self.prep,
             device,
         };
-        self.unit.run(&mut ctx)
+        self.unit.run(&ctx)
     }
 }
 

@@ -20,7 +20,7 @@ use nas_core::backend::NasAutodiffBackend;
 use nas_core::space::Architecture;
 
 use super::Ctx;
-use super::retrain::{cached_standalone, standalone_key, train_one};
+use super::standalone::{cached_standalone, standalone_key, train_one};
 use crate::records::{Outcome, Role};
 
 /// One stand-alone training to do.

@@ -10,40 +10,13 @@ use crate::export::{Cell, Table};
 use crate::plots::{Curve, plot_curves, plot_scatter};
 use crate::records::{Evaluated, Failure, Retrained, Role, best_of};
 use crate::rundir::RunDir;
-use crate::stats::{Agreement, RESAMPLES, best_so_far, mean_std};
+use crate::stats::{Agreement, RESAMPLES, best_so_far};
+
+use super::{NoiseFloor, Provenance, Spread, failures_table};
 
 /// Below this many uniformly sampled architectures, the summary says plainly that the
 /// correlation cannot be told from noise.
 const FEW: usize = 10;
-
-/// Mean, standard deviation and range of one quantity over a group of architectures.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Spread {
-    /// Mean.
-    pub mean: f64,
-    /// Sample standard deviation.
-    pub std: f64,
-    /// Smallest value.
-    pub min: f64,
-    /// Largest value.
-    pub max: f64,
-}
-
-impl Spread {
-    /// The spread of `values` (NaN where empty).
-    pub fn of(values: &[f64]) -> Spread {
-        let (mean, std) = mean_std(values);
-        let (min, max) = values
-            .iter()
-            .fold((f64::NAN, f64::NAN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        Spread {
-            mean,
-            std,
-            min,
-            max,
-        }
-    }
-}
 
 /// The retrained architectures of one role, summarised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,98 +33,6 @@ pub struct Group {
     pub params: Spread,
 }
 
-/// How much stand-alone accuracy moves between training seeds of one architecture,
-/// against how much it differs between architectures: the ceiling on any achievable
-/// one-shot vs stand-alone correlation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NoiseFloor {
-    /// Architectures trained with several seeds.
-    pub architectures: usize,
-    /// Seeds per architecture.
-    pub seeds: usize,
-    /// Pooled standard deviation of validation accuracy between seeds of one
-    /// architecture: `sqrt(mean of the per-architecture variances)`.
-    pub seed_std: f64,
-    /// Standard deviation of the per-architecture mean accuracies.
-    pub between_std: f64,
-    /// The first seed's validation accuracies against the second's, over the
-    /// architectures: how well one stand-alone training ranks another's.
-    pub seed_to_seed: Agreement,
-    /// The highest correlation any predictor could reach with the mean over `seeds`
-    /// trainings, given this noise: `sqrt(R)`, where `R = k r / (1 + (k - 1) r)` is the
-    /// Spearman-Brown reliability of a mean of `k` trainings and `r` the mean Spearman
-    /// between every pair of seeds (`None` where `r` is not positive).
-    #[serde(default)]
-    pub ceiling: Option<f64>,
-}
-
-impl NoiseFloor {
-    /// The noise floor of the architectures retrained with 2 or more seeds (`None` with
-    /// fewer than 3 such architectures).
-    pub fn of(retrained: &[Retrained], seed: u64) -> Option<NoiseFloor> {
-        let runs: Vec<Vec<f64>> = retrained
-            .iter()
-            .map(Retrained::validation_by_seed)
-            .collect();
-        NoiseFloor::of_runs(&runs, seed)
-    }
-
-    /// The noise floor of architectures given as their accuracies by seed (those with
-    /// fewer than 2 seeds are left out; `None` with fewer than 3 left).
-    pub fn of_runs(runs: &[Vec<f64>], seed: u64) -> Option<NoiseFloor> {
-        let runs: Vec<&Vec<f64>> = runs.iter().filter(|v| v.len() >= 2).collect();
-        let seeds = runs.iter().map(|v| v.len()).min()?;
-        if runs.len() < 3 {
-            return None;
-        }
-        let variances: Vec<f64> = runs.iter().map(|v| mean_std(v).1.powi(2)).collect();
-        let means: Vec<f64> = runs.iter().map(|v| mean_std(v).0).collect();
-        let first: Vec<f64> = runs.iter().map(|v| v[0]).collect();
-        let second: Vec<f64> = runs.iter().map(|v| v[1]).collect();
-        let mut pairs = Vec::new();
-        for i in 0..seeds {
-            for j in i + 1..seeds {
-                let a: Vec<f64> = runs.iter().map(|v| v[i]).collect();
-                let b: Vec<f64> = runs.iter().map(|v| v[j]).collect();
-                pairs.extend(crate::stats::spearman(&a, &b));
-            }
-        }
-        let r = pairs.iter().sum::<f64>() / pairs.len().max(1) as f64;
-        let k = seeds as f64;
-        let ceiling =
-            (!pairs.is_empty() && r > 0.0).then(|| (k * r / (1.0 + (k - 1.0) * r)).sqrt());
-        Some(NoiseFloor {
-            architectures: runs.len(),
-            seeds,
-            seed_std: (variances.iter().sum::<f64>() / variances.len() as f64).sqrt(),
-            between_std: mean_std(&means).1,
-            seed_to_seed: Agreement::of(&first, &second, RESAMPLES, seed),
-            ceiling,
-        })
-    }
-
-    /// What the noise floor says, in a sentence.
-    pub fn sentence(&self) -> String {
-        format!(
-            "Stand-alone noise floor over {} random architectures trained with {} seeds each: \
-             seed standard deviation {:.4}, against {:.4} between the architectures' means; \
-             seed 1 vs seed 2 over the architectures: {}. No one-shot ranking can agree \
-             with a single stand-alone training much better than two trainings agree with \
-             each other.{}",
-            self.architectures,
-            self.seeds,
-            self.seed_std,
-            self.between_std,
-            self.seed_to_seed.text(),
-            self.ceiling.map_or(String::new(), |c| format!(
-                " Against the mean of {} trainings, the ceiling on any correlation is about \
-                 {c:.2} (Spearman-Brown, from the mean seed-to-seed Spearman).",
-                self.seeds
-            ))
-        )
-    }
-}
-
 /// The result of `nas run` (`report.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -162,13 +43,10 @@ pub struct Report {
     /// Hash of the whole configuration (`config.toml` of the run directory).
     #[serde(default)]
     pub config_hash: String,
-    /// Version of the `nas` crate and the commit it was built from.
-    #[serde(default)]
-    pub version: String,
-    /// The CPU's instruction-set extensions that CPU results depend on: CPU backends
-    /// give bit-identical results on machines where this agrees (see `cpu_extensions`).
-    #[serde(default)]
-    pub cpu: String,
+    /// Where it comes from: version and commit, CPU extensions, machine, command line
+    /// (flattened: `version`, `cpu`, `machine`, `command`).
+    #[serde(flatten)]
+    pub provenance: Provenance,
     /// Strategy used.
     pub strategy: String,
     /// The supernet's key (its folder under `supernet/`).
@@ -264,8 +142,7 @@ impl Report {
             failed,
             warnings: Vec::new(),
             config_hash: String::new(),
-            version: crate::phases::version(),
-            cpu: crate::phases::cpu_extensions(),
+            provenance: Provenance::here(),
         })
     }
 
@@ -445,55 +322,11 @@ impl Report {
     }
 }
 
-/// The failed stand-alone trainings, one row each.
-pub fn failures_table(failed: &[Failure]) -> Table {
-    let mut t = Table::new(&[
-        ("arch", "architecture"),
-        ("key", "training"),
-        ("reason", "why"),
-    ]);
-    for f in failed {
-        t.push(vec![
-            Cell::code(f.arch.clone()),
-            Cell::code(f.key.clone()),
-            Cell::text(f.reason.clone()),
-        ]);
-    }
-    t
-}
-
-/// Warnings about one-shot scores that carry no ranking: all equal, or every one at
-/// chance level (`1 / classes`, within 3 binomial standard errors on `examples` images),
-/// the signs of a supernet that did not learn.
-pub fn one_shot_warnings(scores: &[f64], classes: usize, examples: usize) -> Vec<String> {
-    let mut w = Vec::new();
-    let (Some(lo), Some(hi)) = (
-        scores.iter().copied().reduce(f64::min),
-        scores.iter().copied().reduce(f64::max),
-    ) else {
-        return w;
-    };
-    if scores.len() > 1 && hi - lo < 1e-12 {
-        w.push(format!(
-            "all {} one-shot accuracies are equal ({lo:.4}): they rank nothing",
-            scores.len()
-        ));
-    }
-    let chance = 1.0 / classes.max(1) as f64;
-    let se = (chance * (1.0 - chance) / examples.max(1) as f64).sqrt();
-    if hi <= chance + 3.0 * se {
-        w.push(format!(
-            "every one-shot accuracy is at chance level (at most {hi:.4}, chance {chance:.4} \
-             for {classes} classes): the supernet did not learn; train it longer or check \
-             its learning rate"
-        ));
-    }
-    w
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reports::one_shot_warnings;
+    use crate::stats::mean_std;
     use crate::records::{Metrics, Standalone};
     use nas_core::stats::ModelStats;
 

@@ -1,0 +1,313 @@
+//! The report of `nas study all` (`RUN/study/all/README.md`): every invocation, the
+//! figures against the targets of the analysis plan, the dropout study's and the
+//! comparison's summaries; and its publication into a folder such as
+//! `docs/results/NAME`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::dropout::{DropoutReport, RateResult};
+use crate::export::{Cell, Table};
+use crate::rundir::{is_temporary, write_atomic};
+
+/// One invocation of `nas study all` on a run directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invocation {
+    /// The command line, shell-quoted, program name as `nas`.
+    pub command: String,
+    /// [`COMMIT`] of the binary.
+    pub commit: String,
+    /// Crate version of the binary.
+    pub version: String,
+    /// Backend and device.
+    pub backend: String,
+    /// Cores, processor and memory of the machine.
+    pub machine: String,
+    /// When it started (UTC, RFC 3339).
+    pub started: String,
+    /// Its wall time in seconds.
+    pub seconds: f64,
+}
+
+/// The files of a study that a publication copies (relative to the run directory, and
+/// where they go in it).
+const PUBLISHED: &[(&str, &str)] = &[
+    ("study/all/README.md", "README.md"),
+    ("study/all/invocations.jsonl", "invocations.jsonl"),
+    ("config.toml", "config.toml"),
+    ("study/dropout/report.json", "dropout/report.json"),
+    ("study/dropout/results.csv", "dropout/results.csv"),
+    ("study/dropout/results.json", "dropout/results.json"),
+    ("study/dropout/plots", "dropout/plots"),
+    ("compare/results.csv", "compare/results.csv"),
+    ("compare/results.json", "compare/results.json"),
+    ("compare/curves.svg", "compare/curves.svg"),
+];
+
+/// Copies the study's report and data from `run` into `to`, replacing what an earlier
+/// publication put there (other files in `to`, such as a written reading, are kept).
+pub fn publish_to(run: &Path, to: &Path) -> Result<()> {
+    for (from, dest) in PUBLISHED {
+        let (from, dest) = (run.join(from), to.join(dest));
+        if from.is_dir() {
+            if dest.exists() {
+                std::fs::remove_dir_all(&dest)
+                    .with_context(|| format!("replacing {}", dest.display()))?;
+            }
+            std::fs::create_dir_all(&dest)
+                .with_context(|| format!("creating {}", dest.display()))?;
+            let mut entries: Vec<_> = std::fs::read_dir(&from)
+                .with_context(|| format!("reading {}", from.display()))?
+                .collect::<std::io::Result<_>>()?;
+            entries.sort_by_key(std::fs::DirEntry::file_name);
+            // A killed write's hidden temporary file is not part of the results.
+            entries.retain(|e| !is_temporary(&e.file_name().to_string_lossy()));
+            for e in entries {
+                copy(&e.path(), &dest.join(e.file_name()))?;
+            }
+        } else {
+            copy(&from, &dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies one file (through a temporary file, so a reader never sees half of it).
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    write_atomic(to, &bytes)
+}
+
+/// One target of the analysis plan: what is asked, what was measured, whether it is met.
+struct Target {
+    what: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+/// The figures of `r` against the analysis plan's targets (docs/method.md section 6).
+fn targets(r: &DropoutReport) -> Vec<Target> {
+    let value = |x: &RateResult| x.correlation.spearman.value.unwrap_or(f64::NEG_INFINITY);
+    let best = r.rates.iter().max_by(|a, b| value(a).total_cmp(&value(b)));
+    let worst = r.rates.iter().min_by(|a, b| value(a).total_cmp(&value(b)));
+    let mut t = Vec::new();
+    let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    if let (Some(best), Some(worst)) = (best, worst) {
+        let c = &best.correlation;
+        let at = format!("at r = {} (the best rate)", best.rate);
+        t.push(Target {
+            what: "Spearman >= 0.7 at the best rate".into(),
+            measured: format!("{} {at}", c.spearman.text()),
+            met: c.spearman.value.map(|v| v >= 0.7),
+        });
+        t.push(Target {
+            what: "Kendall tau-b >= 0.55 at the best rate".into(),
+            measured: c.kendall.text(),
+            met: c.kendall.value.map(|v| v >= 0.55),
+        });
+        t.push(Target {
+            what: "the interval's lower bound above 0 (Spearman, best rate)".into(),
+            measured: fmt(c.spearman.ci95.map(|(lo, _)| lo)),
+            met: c.spearman.ci95.map(|(lo, _)| lo > 0.0),
+        });
+        t.push(Target {
+            what: "a visible rate dependence: the best rate's lower bound above the worst \
+                   rate's Spearman"
+                .into(),
+            measured: format!(
+                "{} at r = {} against {} at r = {}",
+                fmt(c.spearman.ci95.map(|(lo, _)| lo)),
+                best.rate,
+                fmt(worst.correlation.spearman.value),
+                worst.rate
+            ),
+            met: match (c.spearman.ci95, worst.correlation.spearman.value) {
+                (Some((lo, _)), Some(w)) if r.rates.len() > 1 => Some(lo > w),
+                _ => None,
+            },
+        });
+    }
+    let kl = r
+        .rates
+        .iter()
+        .filter_map(|x| Some((x.rate, x.kl_vs_standalone.as_ref()?)))
+        .filter_map(|(rate, a)| Some((rate, a.spearman.value?, a)))
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
+    t.push(match kl {
+        Some((rate, v, a)) => Target {
+            what: "|Spearman(KL, stand-alone)| >= 0.6 (at its best rate)".into(),
+            measured: format!("{} at r = {rate}", a.spearman.text()),
+            met: Some(v.abs() >= 0.6),
+        },
+        None => Target {
+            what: "|Spearman(KL, stand-alone)| >= 0.6".into(),
+            measured: "not measured (study.kl_examples = 0)".into(),
+            met: None,
+        },
+    });
+    t.push(match &r.noise {
+        Some(n) => Target {
+            what: "stand-alone seed noise well below the spread between architectures \
+                   (seed std <= half of it)"
+                .into(),
+            measured: format!(
+                "{:.4} against {:.4} (ratio {:.2}); seed-to-seed Spearman {}",
+                n.seed_std,
+                n.between_std,
+                n.seed_std / n.between_std,
+                n.seed_to_seed.spearman.text()
+            ),
+            met: Some(n.seed_std <= 0.5 * n.between_std),
+        },
+        None => Target {
+            what: "stand-alone seed noise measured".into(),
+            measured: "no: set retrain.seeds >= 2".into(),
+            met: None,
+        },
+    });
+    t
+}
+
+/// The report: facts, targets, then the dropout study's and the comparison's summaries
+/// (their headings moved one level down).
+pub fn readme(
+    invocations: &[Invocation],
+    seed: u64,
+    config_key: &str,
+    dropout: &DropoutReport,
+    dropout_md: &str,
+    compare_md: &str,
+    compare_rate: f64,
+) -> String {
+    let mut md = String::from("# One-shot model against stand-alone training: every study\n\n");
+    let total: f64 = invocations.iter().map(|i| i.seconds).sum();
+    let _ = writeln!(
+        md,
+        "- Seed: {seed}; configuration: `config.toml` (hash `{config_key}`), backend `{}`; \
+         CPU extensions `{}` (CPU results are bit-identical where these agree)",
+        dropout.backend, dropout.provenance.cpu
+    );
+    let _ = writeln!(
+        md,
+        "- Wall time: {} in {} invocation(s) (work done by earlier invocations on the same \
+         run directory, e.g. one that was stopped, is read back, not redone)",
+        duration(total),
+        invocations.len()
+    );
+    let mut inv = Table::new(&[
+        ("started", "started (UTC)"),
+        ("command", "command"),
+        ("commit", "commit"),
+        ("machine", "machine"),
+        ("wall", "wall time"),
+    ]);
+    for i in invocations {
+        inv.push(vec![
+            Cell::text(i.started.clone()),
+            Cell::code(i.command.clone()),
+            Cell::code(format!("{} (v{})", i.commit, i.version)),
+            Cell::text(i.machine.clone()),
+            Cell::text(duration(i.seconds)),
+        ]);
+    }
+    let _ = write!(md, "\n{}\n", inv.to_markdown());
+    let mut t = Table::new(&[
+        ("target", "target"),
+        ("measured", "measured [95% CI]"),
+        ("met", "met"),
+    ]);
+    for x in targets(dropout) {
+        t.push(vec![
+            Cell::text(x.what),
+            Cell::text(x.measured),
+            Cell::text(match x.met {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "n/a",
+            }),
+        ]);
+    }
+    let _ = write!(
+        md,
+        "## Against the targets\n\nThe targets of the analysis plan (docs/method.md, section \
+         6), checked by the program on the figures below.\n\n{}\n",
+        t.to_markdown()
+    );
+    md.push_str(&demote(dropout_md, "dropout/"));
+    md.push('\n');
+    // The comparison's heading, then which supernet it used, then the rest.
+    let compare = demote(compare_md, "compare/");
+    let (heading, rest) = compare.split_once('\n').unwrap_or((&compare, ""));
+    let _ = write!(
+        md,
+        "{heading}\n\nThe strategies search with the supernet of the configured rate \
+         (`supernet.drop_path.r_max` = {compare_rate}).\n{rest}"
+    );
+    md.push_str(
+        "\n## Files\n\n- `config.toml`: the configuration (a valid `--config` file)\n\
+         - `invocations.jsonl`: the invocations above\n\
+         - `dropout/report.json`, `dropout/results.csv|json`, `dropout/plots/*.svg`: the \
+         dropout, KL and size study\n\
+         - `compare/results.csv|json`, `compare/curves.svg`: the strategy comparison\n",
+    );
+    md
+}
+
+/// A summary's headings one level down, and its file names (`plots/x.svg`,
+/// `results.csv`, `curves.svg`) prefixed with the folder they are published in.
+fn demote(md: &str, folder: &str) -> String {
+    let mut out = String::new();
+    for line in md.lines() {
+        let line = if line.starts_with('#') {
+            format!("#{line}")
+        } else {
+            line.replace("`plots/", &format!("`{folder}plots/"))
+                .replace("`results.csv`", &format!("`{folder}results.csv`"))
+                .replace("`curves.svg`", &format!("`{folder}curves.svg`"))
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// `1 h 02 min`, `12 min 05 s` or `42 s`.
+fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, s) => format!("{m} min {s:02} s"),
+        (h, m, _) => format!("{h} h {m:02} min"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(42.4), "42 s");
+        assert_eq!(duration(725.0), "12 min 05 s");
+        assert_eq!(duration(3720.0), "1 h 02 min");
+    }
+
+    #[test]
+    fn demoted_summaries_point_into_their_folder() {
+        let md = demote(
+            "# Title\n\n## Part\nPlots: `plots/a.svg`, every score: `results.csv`.\n",
+            "dropout/",
+        );
+        assert_eq!(
+            md,
+            "## Title\n\n### Part\nPlots: `dropout/plots/a.svg`, every score: \
+             `dropout/results.csv`.\n"
+        );
+    }
+}
