@@ -112,7 +112,7 @@ impl NoiseFloor {
             seeds,
             seed_std: (variances.iter().sum::<f64>() / variances.len() as f64).sqrt(),
             between_std: mean_std(&means).1,
-            seed_to_seed: Agreement::of(&first, &second, RESAMPLES, seed),
+            seed_to_seed: Agreement::of(&first, &second, RESAMPLES, seed).ok()?,
             ceiling,
         })
     }

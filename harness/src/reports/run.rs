@@ -108,7 +108,7 @@ impl Report {
             .collect();
         let x: Vec<f64> = uniform.iter().map(|s| s.one_shot.accuracy).collect();
         let y: Vec<f64> = uniform.iter().map(|s| s.mean_validation()).collect();
-        let correlation = Agreement::of(&x, &y, RESAMPLES, seed);
+        let correlation = Agreement::of(&x, &y, RESAMPLES, seed).ok()?;
         let noise = NoiseFloor::of(&retrained, seed);
         let groups = [Role::Top, Role::Random, Role::Winner, Role::User]
             .into_iter()
