@@ -204,7 +204,32 @@ fn gzipped_and_raw_idx_folders_load() {
     assert_eq!((a.len(), b.len()), (30, 10));
     assert_eq!(a, train.head(30));
     assert_eq!(b.labels, test.head(10).labels);
+    // The same folder as the full-Fashion-MNIST source with a folder given.
+    let source = DataSource::FashionMnist {
+        dir: Some(dir.clone()),
+    };
+    let (a2, _) = source.load_raw().unwrap();
+    assert_eq!(a2, a);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_full_fashion_mnist_source_names_the_package_when_its_files_are_missing() {
+    let empty = scratch("no-fmnist");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = err_text(DataSource::FashionMnist { dir: Some(empty.clone()) }.load_raw());
+    assert!(e.contains(&empty.display().to_string()), "{e}");
+    assert!(e.contains("apt-get install dataset-fashion-mnist"), "{e}");
+    assert!(e.contains("scripts/fetch-fashion-mnist.sh"), "{e}");
+    // Without a folder, the configuration (and so every result key) names none; it reads
+    // back from `{ kind = "fashion-mnist" }`.
+    let source: DataSource = serde_json::from_str(r#"{"kind":"fashion-mnist"}"#).unwrap();
+    assert_eq!(source, DataSource::FashionMnist { dir: None });
+    assert_eq!(
+        serde_json::to_string(&source).unwrap(),
+        r#"{"kind":"fashion-mnist"}"#
+    );
+    let _ = std::fs::remove_dir_all(empty);
 }
 
 #[test]
@@ -368,14 +393,13 @@ fn batches_are_tensors_with_the_right_contents() {
     );
 }
 
-/// Run by hand after `scripts/fetch-fashion-mnist.sh`:
-/// `cargo test -p nas-core --test data -- --ignored`.
+/// Needs Debian's `dataset-fashion-mnist` (CI installs it and runs this in its own
+/// step): `cargo test -p nas-core --test data -- --ignored full_fashion_mnist`.
 #[test]
-#[ignore = "needs data/fashion-mnist from scripts/fetch-fashion-mnist.sh"]
+#[ignore = "needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)"]
 fn full_fashion_mnist_loads() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/fashion-mnist");
     let cfg = DataConfig {
-        source: DataSource::Idx { dir },
+        source: DataSource::FashionMnist { dir: None },
         ..DataConfig::default()
     };
     let s = cfg.load().unwrap();

@@ -1,6 +1,6 @@
 //! Where the images come from and how the train / validation / test splits are built.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,18 @@ pub enum DataSource {
     /// The embedded Fashion-MNIST subset (10,000 train / 2,000 test images).
     #[default]
     Embedded,
+    /// The full Fashion-MNIST: 60,000 training and 10,000 test images, from the four IDX
+    /// files (gzipped or not) that Debian's `dataset-fashion-mnist` package installs in
+    /// `/usr/share/datasets/fashion-mnist`, or that `scripts/fetch-fashion-mnist.sh`
+    /// puts in `data/fashion-mnist` (see [`FASHION_MNIST_DIRS`]).
+    FashionMnist {
+        /// The folder of the files; without it, the first of [`FASHION_MNIST_DIRS`]
+        /// that holds them. Left out of the configuration (and of every result key)
+        /// when not given, so runs agree across machines that keep the files in
+        /// different places.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dir: Option<PathBuf>,
+    },
     /// MNIST or Fashion-MNIST IDX files in a folder (see [`load_idx_dir`]).
     Idx {
         /// The folder.
@@ -39,7 +51,9 @@ impl DataSource {
     pub fn default_augment(&self) -> Augment {
         match self {
             DataSource::Cifar10 { .. } | DataSource::Cifar100 { .. } => Augment::CIFAR,
-            DataSource::Embedded | DataSource::Idx { .. } => Augment::default(),
+            DataSource::Embedded | DataSource::FashionMnist { .. } | DataSource::Idx { .. } => {
+                Augment::default()
+            }
         }
     }
 
@@ -47,10 +61,50 @@ impl DataSource {
     pub fn load_raw(&self) -> Result<(ImageDataset, ImageDataset), DataError> {
         match self {
             DataSource::Embedded => embedded_fashion_mnist(),
+            DataSource::FashionMnist { dir } => load_idx_dir(&fashion_mnist_dir(dir.as_deref())?),
             DataSource::Idx { dir } => load_idx_dir(dir),
             DataSource::Cifar10 { dir } => load_cifar10(dir),
             DataSource::Cifar100 { dir } => load_cifar100(dir),
         }
+    }
+}
+
+/// Where [`DataSource::FashionMnist`] looks for the files when no folder is given, in
+/// order: Debian's `dataset-fashion-mnist` package, then `scripts/fetch-fashion-mnist.sh`'s
+/// folder (relative to the working directory).
+pub const FASHION_MNIST_DIRS: [&str; 2] = ["/usr/share/datasets/fashion-mnist", "data/fashion-mnist"];
+
+/// The folder of the full Fashion-MNIST: `dir` when given (it must hold the training
+/// images), else the first of [`FASHION_MNIST_DIRS`] that holds them.
+fn fashion_mnist_dir(dir: Option<&Path>) -> Result<PathBuf, DataError> {
+    let has_files = |d: &Path| {
+        ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]
+            .iter()
+            .any(|f| d.join(f).is_file())
+    };
+    let how = "install Debian's package (`apt-get install dataset-fashion-mnist`), or run \
+               scripts/fetch-fashion-mnist.sh, or give the folder as \
+               data.source = { kind = \"fashion-mnist\", dir = \"...\" }";
+    match dir {
+        Some(d) if has_files(d) => Ok(d.to_path_buf()),
+        Some(d) => Err(DataError::new(
+            d.display().to_string(),
+            format!("no Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz]) here: {how}"),
+        )),
+        None => FASHION_MNIST_DIRS
+            .iter()
+            .map(Path::new)
+            .find(|d| has_files(d))
+            .map(Path::to_path_buf)
+            .ok_or_else(|| {
+                DataError::new(
+                    "data.source = fashion-mnist",
+                    format!(
+                        "the full Fashion-MNIST is in neither {}: {how}",
+                        FASHION_MNIST_DIRS.join(" nor ")
+                    ),
+                )
+            }),
     }
 }
 

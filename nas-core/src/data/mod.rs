@@ -26,7 +26,7 @@ mod idx;
 pub use augment::Augment;
 pub use batch::{HostBatch, batch_indices};
 pub use cifar::{load_cifar10, load_cifar100, parse_cifar};
-pub use config::{DataConfig, DataSource, Splits};
+pub use config::{DataConfig, DataSource, FASHION_MNIST_DIRS, Splits};
 pub use dataset::ImageDataset;
 pub use idx::{embedded_fashion_mnist, idx_dataset, load_idx, load_idx_dir, parse_idx};
 
