@@ -70,6 +70,28 @@ pub struct NoiseFloor {
     /// between every pair of seeds (`None` where `r` is not positive).
     #[serde(default)]
     pub ceiling: Option<f64>,
+    /// The ceiling's 95% bootstrap interval over the architectures: an estimate from a
+    /// finite sample, not a bound (`None` in reports older than this field, or where
+    /// fewer than half the resamples define it).
+    #[serde(default)]
+    pub ceiling_ci95: Option<(f64, f64)>,
+}
+
+/// The Spearman-Brown ceiling of the mean of the first `seeds` runs of each
+/// architecture: `sqrt(k r / (1 + (k - 1) r))`, `r` the mean Spearman between every
+/// pair of seeds over the architectures (`None` where `r` is not positive).
+fn ceiling(runs: &[Vec<f64>], seeds: usize) -> Option<f64> {
+    let mut pairs = Vec::new();
+    for i in 0..seeds {
+        for j in i + 1..seeds {
+            let a: Vec<f64> = runs.iter().map(|v| v[i]).collect();
+            let b: Vec<f64> = runs.iter().map(|v| v[j]).collect();
+            pairs.extend(crate::stats::spearman(&a, &b));
+        }
+    }
+    let r = pairs.iter().sum::<f64>() / pairs.len().max(1) as f64;
+    let k = seeds as f64;
+    (!pairs.is_empty() && r > 0.0).then(|| (k * r / (1.0 + (k - 1.0) * r)).sqrt())
 }
 
 impl NoiseFloor {
@@ -86,7 +108,7 @@ impl NoiseFloor {
     /// The noise floor of architectures given as their accuracies by seed (those with
     /// fewer than 2 seeds are left out; `None` with fewer than 3 left).
     pub fn of_runs(runs: &[Vec<f64>], seed: u64) -> Option<NoiseFloor> {
-        let runs: Vec<&Vec<f64>> = runs.iter().filter(|v| v.len() >= 2).collect();
+        let runs: Vec<Vec<f64>> = runs.iter().filter(|v| v.len() >= 2).cloned().collect();
         let seeds = runs.iter().map(|v| v.len()).min()?;
         if runs.len() < 3 {
             return None;
@@ -95,25 +117,19 @@ impl NoiseFloor {
         let means: Vec<f64> = runs.iter().map(|v| mean_std(v).0).collect();
         let first: Vec<f64> = runs.iter().map(|v| v[0]).collect();
         let second: Vec<f64> = runs.iter().map(|v| v[1]).collect();
-        let mut pairs = Vec::new();
-        for i in 0..seeds {
-            for j in i + 1..seeds {
-                let a: Vec<f64> = runs.iter().map(|v| v[i]).collect();
-                let b: Vec<f64> = runs.iter().map(|v| v[j]).collect();
-                pairs.extend(crate::stats::spearman(&a, &b));
-            }
-        }
-        let r = pairs.iter().sum::<f64>() / pairs.len().max(1) as f64;
-        let k = seeds as f64;
-        let ceiling =
-            (!pairs.is_empty() && r > 0.0).then(|| (k * r / (1.0 + (k - 1.0) * r)).sqrt());
         Some(NoiseFloor {
             architectures: runs.len(),
             seeds,
             seed_std: (variances.iter().sum::<f64>() / variances.len() as f64).sqrt(),
             between_std: mean_std(&means).1,
             seed_to_seed: Agreement::of(&first, &second, RESAMPLES, seed).ok()?,
-            ceiling,
+            ceiling: ceiling(&runs, seeds),
+            ceiling_ci95: crate::stats::bootstrap_items(
+                &runs,
+                |r| ceiling(r, seeds),
+                RESAMPLES,
+                seed,
+            ),
         })
     }
 
@@ -131,9 +147,12 @@ impl NoiseFloor {
             self.between_std,
             self.seed_to_seed.text(),
             self.ceiling.map_or(String::new(), |c| format!(
-                " Against the mean of {} trainings, the ceiling on any correlation is about \
-                 {c:.2} (Spearman-Brown, from the mean seed-to-seed Spearman).",
-                self.seeds
+                " Against the mean of {} trainings, the ceiling on any correlation is \
+                 estimated at {c:.2}{} (Spearman-Brown, from the mean seed-to-seed Spearman; \
+                 an estimate from this sample, not a bound).",
+                self.seeds,
+                self.ceiling_ci95
+                    .map_or(String::new(), |(lo, hi)| format!(" [{lo:.2}, {hi:.2}]"))
             ))
         )
     }
