@@ -326,13 +326,16 @@ fn worker_command(args: &WorkerArgs, ui: Ui) -> Result<()> {
     launch(args.backend.parse()?, work, prep)
 }
 
-/// `--rates` / `--archs` into the configuration used (and saved).
+/// `--rates` / `--archs` / `--select-archs` into the configuration used (and saved).
 fn dropout_options(args: &DropoutArgs, cfg: &mut Config) {
     if !args.rates.is_empty() {
         cfg.study.rates = args.rates.clone();
     }
     if let Some(n) = args.archs {
         cfg.study.archs = n;
+    }
+    if let Some(n) = args.select_archs {
+        cfg.study.select_archs = n;
     }
 }
 

@@ -181,9 +181,14 @@ pub struct DropoutArgs {
     /// Path-dropout rates, comma separated (default: `study.rates`).
     #[arg(long, value_delimiter = ',')]
     pub rates: Vec<f64>,
-    /// Uniformly sampled architectures (default: `study.archs`).
+    /// Uniformly sampled architectures the figures are reported on (default:
+    /// `study.archs`).
     #[arg(long)]
     pub archs: Option<usize>,
+    /// Uniformly sampled architectures, disjoint from those, on which the rate is chosen
+    /// (default: `study.select_archs`; 0: choose on the reported ones).
+    #[arg(long)]
+    pub select_archs: Option<usize>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -6,6 +6,7 @@ use anyhow::Result;
 use plotters::prelude::*;
 
 use crate::records::{Retrained, Role};
+use crate::reports::Spread;
 use crate::stats::{Agreement, Estimate};
 
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -37,12 +38,37 @@ fn equal_spans(a: (f64, f64), b: (f64, f64)) -> ((f64, f64), (f64, f64)) {
 /// Scatter of one-shot vs stand-alone validation accuracy, on axes of equal span (a
 /// narrow stand-alone spread looks narrow), each role in its own colour.
 pub fn plot_scatter(path: &Path, title: &str, retrained: &[Retrained]) -> Result<()> {
+    let groups: Vec<(&str, RGBColor, Vec<(f64, f64)>)> = [
+        (Role::Top, RED),
+        (Role::Random, BLUE),
+        (Role::Winner, GREEN),
+        (Role::User, BLACK),
+    ]
+    .into_iter()
+    .map(|(role, color)| {
+        let pts = retrained
+            .iter()
+            .filter(|s| s.role == role)
+            .map(|s| (s.one_shot.accuracy, s.mean_validation()))
+            .collect();
+        (role.as_str(), color, pts)
+    })
+    .collect();
+    scatter(path, title, &groups)
+}
+
+/// Scatter of one-shot vs stand-alone validation accuracy (mean over seeds) of a
+/// uniform sample, on axes of equal span.
+pub fn plot_points(path: &Path, title: &str, points: &[(f64, f64)]) -> Result<()> {
+    scatter(path, title, &[("uniform sample", BLUE, points.to_vec())])
+}
+
+/// Groups of (one-shot, stand-alone) points, each in its colour, on axes of equal span.
+fn scatter(path: &Path, title: &str, groups: &[(&str, RGBColor, Vec<(f64, f64)>)]) -> Result<()> {
     let root = SVGBackend::new(path, (640, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err(path))?;
-    let (xr, yr) = equal_spans(
-        range(retrained.iter().map(|s| s.one_shot.accuracy)),
-        range(retrained.iter().map(Retrained::mean_validation)),
-    );
+    let all = || groups.iter().flat_map(|g| g.2.iter());
+    let (xr, yr) = equal_spans(range(all().map(|p| p.0)), range(all().map(|p| p.1)));
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(12)
@@ -56,27 +82,81 @@ pub fn plot_scatter(path: &Path, title: &str, retrained: &[Retrained]) -> Result
         .y_desc("stand-alone accuracy (validation)")
         .draw()
         .map_err(plot_err(path))?;
-    for (role, color) in [
-        (Role::Top, RED),
-        (Role::Random, BLUE),
-        (Role::Winner, GREEN),
-        (Role::User, BLACK),
-    ] {
-        let pts: Vec<(f64, f64)> = retrained
-            .iter()
-            .filter(|s| s.role == role)
-            .map(|s| (s.one_shot.accuracy, s.mean_validation()))
-            .collect();
+    for (label, color, pts) in groups {
         if pts.is_empty() {
             continue;
         }
+        let color = *color;
         chart
-            .draw_series(pts.into_iter().map(|p| Circle::new(p, 5, color.filled())))
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 5, color.filled())))
             .map_err(plot_err(path))?
-            .label(role.as_str())
+            .label(*label)
             .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));
     }
     finish(chart, root, SeriesLabelPosition::UpperRight, path)
+}
+
+/// The paper's figure 5 with its ranges: one panel per rate, one-shot accuracy (x)
+/// against stand-alone test accuracy (y, mean over seeds) of the reported sample. Every
+/// panel has the same axes, each fitted to its own quantity's range over all rates (so
+/// both ranges show, and rates compare), and its caption prints both ranges.
+pub fn plot_ranges(path: &Path, report: &crate::reports::dropout::DropoutReport) -> Result<()> {
+    let rates = &report.rates;
+    let y: Vec<f64> = report.archs.iter().map(|a| a.mean_test()).collect();
+    let n = rates.len().max(1);
+    let cols = n.min(3);
+    let rows = n.div_ceil(cols);
+    let root = SVGBackend::new(path, (360 * cols as u32, 320 * rows as u32 + 40))
+        .into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err(path))?;
+    let (title, body) = root.split_vertically(40);
+    title
+        .titled(
+            "One-shot vs stand-alone test accuracy by path-dropout rate (shared axes)",
+            ("sans-serif", 18),
+        )
+        .map_err(plot_err(path))?;
+    let xr = range(rates.iter().flat_map(|r| r.scores.iter().copied()));
+    let yr = range(y.iter().copied());
+    let yspan = Spread::of(&y);
+    for (panel, r) in body.split_evenly((rows, cols)).iter().zip(rates) {
+        let xs = Spread::of(&r.scores);
+        let caption = format!(
+            "r = {}: one-shot {:.3}..{:.3} ({:.3}); stand-alone {:.3}..{:.3} ({:.3})",
+            r.rate,
+            xs.min,
+            xs.max,
+            xs.max - xs.min,
+            yspan.min,
+            yspan.max,
+            yspan.max - yspan.min
+        );
+        let mut chart = ChartBuilder::on(panel)
+            .caption(caption, ("sans-serif", 11))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+            .map_err(plot_err(path))?;
+        chart
+            .configure_mesh()
+            .x_desc("one-shot")
+            .y_desc("stand-alone test")
+            .x_labels(5)
+            .y_labels(5)
+            .draw()
+            .map_err(plot_err(path))?;
+        chart
+            .draw_series(
+                r.scores
+                    .iter()
+                    .zip(&y)
+                    .map(|(&a, &b)| Circle::new((a, b), 3, BLUE.filled())),
+            )
+            .map_err(plot_err(path))?;
+    }
+    root.present().map_err(plot_err(path))?;
+    Ok(())
 }
 
 /// Correlations against the path-dropout rate: Spearman and Kendall, each point with its

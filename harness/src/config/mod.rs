@@ -57,6 +57,15 @@ pub struct Study {
     /// report measures the one-shot noise floor (how well two supernets that differ only
     /// in their seed agree).
     pub supernet_seeds: usize,
+    /// Uniformly sampled architectures, disjoint from the reported `archs` (the next ones
+    /// of the same seeded sequence), trained and scored like them, on which the study
+    /// chooses its rate: the reported figures are then not selected on the data they
+    /// report. 0: the rate is chosen on the reported sample's validation accuracy, and the
+    /// report says so.
+    pub select_archs: usize,
+    /// How many of the one-shot model's best architectures the top-k analysis takes (at
+    /// most all but one of the reported sample).
+    pub top_k: usize,
 }
 
 impl Default for Study {
@@ -66,6 +75,8 @@ impl Default for Study {
             archs: 30,
             kl_examples: 500,
             supernet_seeds: 1,
+            select_archs: 20,
+            top_k: 5,
         }
     }
 }
@@ -268,6 +279,16 @@ impl Config {
         }
         if self.study.supernet_seeds == 0 {
             bail!("study.supernet_seeds = 0: each rate needs at least one supernet");
+        }
+        if matches!(self.study.select_archs, 1 | 2) {
+            bail!(
+                "study.select_archs = {}: choosing a rate needs a correlation over at least 3 \
+                 architectures (0: choose on the reported sample's validation accuracy)",
+                self.study.select_archs
+            );
+        }
+        if self.study.top_k == 0 {
+            bail!("study.top_k = 0: the top-k analysis needs at least 1 architecture");
         }
         if self.study.rates.is_empty() {
             bail!("study.rates is empty: give at least one path-dropout rate");

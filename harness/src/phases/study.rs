@@ -24,16 +24,26 @@ use rand::rngs::StdRng;
 
 use super::workers::{Job, train_all};
 use super::{Ctx, OneShot, Prepared, retrain_candidates, supernet};
-use crate::plots::{plot_correlations, plot_scatter};
-use crate::records::{Failure, Retrained, Role, Standalone};
-use crate::reports::dropout::{DropoutReport, RateResult, SampledArch, dropout_markdown, rate_table};
-use crate::reports::{NoiseFloor, Provenance, Spread, one_shot_warnings};
-use crate::stats::{Agreement, RESAMPLES, mean_std};
+use crate::plots::{plot_correlations, plot_points, plot_ranges};
+use crate::records::{Failure, Role, Standalone};
+use crate::reports::dropout::{
+    ChosenRate, DropoutReport, RateResult, SampledArch, dropout_markdown, rate_table,
+};
+use crate::reports::{NoiseFloor, NoiseSources, Provenance, Spread, one_shot_warnings};
+use crate::stats::{self, Agreement, RESAMPLES, TopK, mean_std, paired_difference, spearman};
 
-/// The study's uniformly sampled architectures (`study.archs` of them, drawn from the
-/// master seed: the same for every rate).
+/// The study's uniformly sampled architectures: the `study.archs` reported ones, then the
+/// `study.select_archs` of the selection sample (all drawn from the master seed's
+/// sequence, without repeats: the two samples are disjoint, and the same for every rate).
 pub(crate) fn study_sample(ctx: &Prepared) -> Result<Vec<(Architecture, Role)>> {
-    retrain_candidates(&ctx.space, &[], 0, ctx.cfg.study.archs, ctx.cfg.seed)
+    let study = &ctx.cfg.study;
+    retrain_candidates(
+        &ctx.space,
+        &[],
+        0,
+        study.archs + study.select_archs,
+        ctx.cfg.seed,
+    )
 }
 
 /// The stand-alone trainings of the sample: `seeds` per architecture.
@@ -56,10 +66,14 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<(PathBuf, Dr
     let start = std::time::Instant::now();
     let rates = ctx.cfg.study.rates.clone();
     let sample = study_sample(ctx)?;
+    let reported = ctx.cfg.study.archs.min(sample.len());
     tracing::info!(
-        "dropout study: {} rates x {} uniformly sampled architectures",
+        "dropout study: {} rates x {} uniformly sampled architectures ({} reported, {} to \
+         choose the rate on)",
         rates.len(),
-        sample.len()
+        sample.len(),
+        reported,
+        sample.len() - reported
     );
     let kl_data = kl_examples(&ctx.data.train, ctx.cfg.study.kl_examples, ctx.cfg.seed);
     let repeats = ctx.cfg.study.supernet_seeds.max(1) as u64;
@@ -97,147 +111,46 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<(PathBuf, Dr
 
     let seeds = ctx.cfg.retrain.seeds;
     let all = train_all(ctx, &sample_jobs(&sample, seeds))?;
-    // An architecture with a failed (diverged) training is left out of every figure.
-    let (mut trained, mut keep, mut failed): (Vec<Vec<Standalone>>, Vec<usize>, Vec<Failure>) =
-        Default::default();
-    for (i, runs) in all.chunks(seeds).enumerate() {
-        match runs.iter().cloned().collect::<Result<Vec<_>, _>>() {
-            Ok(runs) => {
-                keep.push(i);
-                trained.push(runs);
-            }
-            Err(f) => failed.push(f),
-        }
-    }
-
-    let archs: Vec<SampledArch> = trained
-        .iter()
-        .map(|runs| SampledArch {
-            arch: runs[0].arch.clone(),
-            params: runs[0].stats.params,
-            macs: runs[0].stats.macs,
-            standalone: runs.iter().map(|r| r.validation.accuracy).collect(),
-            test: runs.iter().map(|r| r.test.accuracy).collect(),
-        })
+    let trained: Vec<std::result::Result<Vec<Standalone>, Failure>> = all
+        .chunks(seeds)
+        .map(|runs| runs.iter().cloned().collect())
         .collect();
-    let means: Vec<f64> = archs
-        .iter()
-        .map(|a| a.standalone.iter().sum::<f64>() / a.standalone.len() as f64)
-        .collect();
-    let test_means: Vec<f64> = archs
-        .iter()
-        .map(|a| a.test.iter().sum::<f64>() / a.test.len().max(1) as f64)
-        .collect();
-    let params: Vec<f64> = archs.iter().map(|a| a.params as f64).collect();
-    let top_k = ctx.cfg.retrain.top_k.clamp(1, archs.len());
-    // The groups of the size-bias table: the top_k of the sample by some key.
-    let group = |key: &[f64]| {
-        let mut order: Vec<usize> = (0..key.len()).collect();
-        order.sort_by(|&a, &b| key[b].total_cmp(&key[a]).then(a.cmp(&b)));
-        let pick =
-            |v: &[f64]| Spread::of(&order[..top_k].iter().map(|&i| v[i]).collect::<Vec<_>>());
-        (pick(&means), pick(&params))
-    };
-    let agree = |x: &[f64], y: &[f64]| Agreement::of(x, y, RESAMPLES, ctx.cfg.seed);
-    let mut results = Vec::new();
-    for (k, rate_scores) in scored.into_iter().enumerate() {
-        let rate = rate_scores.rate;
-        // Each kept architecture's metrics by supernet, and their means.
-        let by_net: Vec<Vec<Metrics>> = keep
-            .iter()
-            .map(|&i| rate_scores.scores.iter().map(|s| s[i].clone()).collect())
-            .collect();
-        let scores: Vec<Metrics> = by_net.iter().map(|m| mean_metrics(m)).collect();
-        let kl: Vec<f64> = if rate_scores.kl.iter().any(Vec::is_empty) {
-            Vec::new()
-        } else {
-            keep.iter()
-                .map(|&i| mean_std(&rate_scores.kl.iter().map(|k| k[i]).collect::<Vec<_>>()).0)
-                .collect()
-        };
-        let retrained: Vec<Retrained> = scores
-            .iter()
-            .zip(&trained)
-            .map(|(m, runs)| Retrained {
-                role: Role::Random,
-                one_shot: m.clone(),
-                standalone: runs[0].clone(),
-                repeats: runs[1..].to_vec(),
-            })
-            .collect();
-        let x: Vec<f64> = scores.iter().map(|m| m.accuracy).collect();
-        let losses: Vec<f64> = scores.iter().map(|m| m.loss).collect();
-        let minus_loss: Vec<f64> = losses.iter().map(|l| -l).collect();
-        let y: Vec<f64> = retrained.iter().map(Retrained::mean_validation).collect();
-        let accuracy_by_net: Vec<Vec<f64>> = by_net
-            .iter()
-            .map(|m| m.iter().map(|m| m.accuracy).collect())
-            .collect();
-        let (one_shot_noise, scores_by_supernet) = if repeats >= 2 {
-            let by_supernet = (0..repeats as usize)
-                .map(|n| accuracy_by_net.iter().map(|a| a[n]).collect())
-                .collect();
-            (
-                NoiseFloor::of_runs(&accuracy_by_net, ctx.cfg.seed),
-                by_supernet,
-            )
-        } else {
-            (None, Vec::new())
-        };
-        let mut keys = rate_scores.keys.into_iter();
-        let key = keys.next().unwrap_or_default();
-        plot_scatter(
-            &ctx.run
-                .study_plot("dropout", &format!("scatter_{k}_rate_{rate}"))?,
-            &format!("One-shot vs stand-alone, r = {rate} (equal spans)"),
-            &retrained,
-        )?;
-        let (top_standalone, top_params) = group(&x);
-        let warnings = one_shot_warnings(&x, ctx.space.classes, ctx.data.validation.len());
-        for w in &warnings {
-            tracing::warn!("rate {rate}: {w}");
-        }
-        results.push(RateResult {
-            warnings,
-            rate,
-            supernet: key,
-            supernet_repeats: keys.collect(),
-            correlation: agree(&x, &y)?,
-            test_correlation: Some(agree(&x, &test_means)?),
-            loss_correlation: Some(agree(&minus_loss, &y)?),
-            one_shot: Spread::of(&x),
-            kl_vs_standalone: (!kl.is_empty()).then(|| agree(&kl, &y)).transpose()?,
-            kl_vs_one_shot: (!kl.is_empty()).then(|| agree(&kl, &x)).transpose()?,
-            params_vs_one_shot: agree(&params, &x)?,
-            top_standalone,
-            top_params,
-            scores: x,
-            losses,
-            scores_by_supernet,
-            one_shot_noise,
-            kl,
-        });
-    }
-    let (largest_standalone, largest_params) = group(&params);
-    let by_seed: Vec<Vec<f64>> = archs.iter().map(|a| a.standalone.clone()).collect();
-    let report = DropoutReport {
-        backend: ctx.backend.clone(),
-        seed: ctx.cfg.seed,
-        config_hash: crate::rundir::key_of(&ctx.cfg),
-        provenance: Provenance::here(),
+    let measured = Measured {
+        scored,
+        trained,
+        reported,
         seeds,
-        standalone: Spread::of(&means),
-        noise: NoiseFloor::of_runs(&by_seed, ctx.cfg.seed),
-        params_vs_standalone: agree(&params, &means)?,
-        top_k,
-        largest_standalone,
-        largest_params,
+        top_k: ctx.cfg.study.top_k,
+        legacy_top_k: ctx.cfg.retrain.top_k,
+        classes: ctx.space.classes,
+        validation_images: ctx.data.validation.len(),
+        test_images: ctx.data.test.len(),
         kl_examples: kl_data.as_ref().map_or(0, ImageDataset::len),
-        archs,
-        rates: results,
-        failed,
-        seconds: start.elapsed().as_secs_f64(),
+        seed: ctx.cfg.seed,
     };
+    let mut report = analyse(&measured)?;
+    report.backend = ctx.backend.clone();
+    report.config_hash = crate::rundir::key_of(&ctx.cfg);
+    report.provenance = Provenance::here();
+    report.seconds = start.elapsed().as_secs_f64();
+    for (k, x) in report.rates.iter().enumerate() {
+        for w in &x.warnings {
+            tracing::warn!("rate {}: {w}", x.rate);
+        }
+        let points: Vec<(f64, f64)> = x
+            .scores
+            .iter()
+            .zip(&report.archs)
+            .map(|(&s, a)| (s, a.mean_validation()))
+            .collect();
+        plot_points(
+            &ctx.run
+                .study_plot("dropout", &format!("scatter_{k}_rate_{}", x.rate))?,
+            &format!("One-shot vs stand-alone, r = {} (equal spans)", x.rate),
+            &points,
+        )?;
+    }
+    plot_ranges(&ctx.run.study_plot("dropout", "figure5")?, &report)?;
     let curves: Vec<(f64, Agreement)> = report
         .rates
         .iter()
@@ -253,13 +166,239 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<(PathBuf, Dr
     Ok((path, report))
 }
 
+/// What the study measured: every supernet's scores of the whole sample (reported, then
+/// selection), every stand-alone training, and the settings the analysis needs.
+pub(crate) struct Measured {
+    /// By rate: its supernets' keys, scores and KL divergences.
+    pub(crate) scored: Vec<RateScores>,
+    /// By architecture of the sample: its trainings (one per seed), or the failure.
+    pub(crate) trained: Vec<std::result::Result<Vec<Standalone>, Failure>>,
+    /// The first `reported` architectures are the reported sample, the rest the
+    /// selection sample.
+    pub(crate) reported: usize,
+    pub(crate) seeds: usize,
+    /// `study.top_k`.
+    pub(crate) top_k: usize,
+    /// `retrain.top_k`: the groups of the size-bias table.
+    pub(crate) legacy_top_k: usize,
+    pub(crate) classes: usize,
+    pub(crate) validation_images: usize,
+    pub(crate) test_images: usize,
+    pub(crate) kl_examples: usize,
+    pub(crate) seed: u64,
+}
+
+/// Permutations of the rate-dependence test.
+const PERMUTATIONS: usize = 2000;
+
+/// The report of what was measured (provenance, backend, configuration hash and wall
+/// time left empty for the caller): every figure over the reported sample, the rate
+/// chosen on the selection sample (or, without one, on the reported sample's validation
+/// accuracy), the noise and its sources.
+pub(crate) fn analyse(m: &Measured) -> Result<DropoutReport> {
+    let seed = m.seed;
+    let agree = |x: &[f64], y: &[f64]| Agreement::of(x, y, RESAMPLES, seed);
+    // An architecture with a failed (diverged) training is left out of every figure.
+    let (mut keep, mut select_keep, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, t) in m.trained.iter().enumerate() {
+        match t {
+            Ok(_) if i < m.reported => keep.push(i),
+            Ok(_) => select_keep.push(i),
+            Err(f) => failed.push(f.clone()),
+        }
+    }
+    let sampled = |idx: &[usize]| -> Vec<SampledArch> {
+        idx.iter()
+            .filter_map(|&i| m.trained[i].as_ref().ok())
+            .map(|runs| SampledArch {
+                arch: runs[0].arch.clone(),
+                params: runs[0].stats.params,
+                macs: runs[0].stats.macs,
+                standalone: runs.iter().map(|r| r.validation.accuracy).collect(),
+                test: runs.iter().map(|r| r.test.accuracy).collect(),
+            })
+            .collect()
+    };
+    let archs = sampled(&keep);
+    let selection_archs = sampled(&select_keep);
+    let means: Vec<f64> = archs.iter().map(SampledArch::mean_validation).collect();
+    let test_means: Vec<f64> = archs.iter().map(SampledArch::mean_test).collect();
+    let select_means: Vec<f64> = selection_archs
+        .iter()
+        .map(SampledArch::mean_validation)
+        .collect();
+    let params: Vec<f64> = archs.iter().map(|a| a.params as f64).collect();
+    let macs: Vec<f64> = archs.iter().map(|a| a.macs as f64).collect();
+    let legacy_k = m.legacy_top_k.clamp(1, archs.len().max(1));
+    // The groups of the size-bias table: the legacy_k of the sample by some key.
+    let group = |key: &[f64]| {
+        let mut order: Vec<usize> = (0..key.len()).collect();
+        order.sort_by(|&a, &b| key[b].total_cmp(&key[a]).then(a.cmp(&b)));
+        let k = legacy_k.min(order.len());
+        let pick = |v: &[f64]| Spread::of(&order[..k].iter().map(|&i| v[i]).collect::<Vec<_>>());
+        (pick(&means), pick(&params))
+    };
+    let top_k = m.top_k.min(archs.len().saturating_sub(1));
+    let mut results = Vec::new();
+    let mut reported_scores: Vec<Vec<f64>> = Vec::new();
+    for rate_scores in &m.scored {
+        let rate = rate_scores.rate;
+        // Each kept architecture's metrics by supernet, and their means.
+        let by_net = |idx: &[usize]| -> Vec<Vec<Metrics>> {
+            idx.iter()
+                .map(|&i| rate_scores.scores.iter().map(|s| s[i].clone()).collect())
+                .collect()
+        };
+        let nets = by_net(&keep);
+        let scores: Vec<Metrics> = nets.iter().map(|m| mean_metrics(m)).collect();
+        let select_scores: Vec<f64> = by_net(&select_keep)
+            .iter()
+            .map(|m| mean_metrics(m).accuracy)
+            .collect();
+        let kl: Vec<f64> = if rate_scores.kl.iter().any(Vec::is_empty) {
+            Vec::new()
+        } else {
+            keep.iter()
+                .map(|&i| mean_std(&rate_scores.kl.iter().map(|k| k[i]).collect::<Vec<_>>()).0)
+                .collect()
+        };
+        let x: Vec<f64> = scores.iter().map(|m| m.accuracy).collect();
+        let losses: Vec<f64> = scores.iter().map(|m| m.loss).collect();
+        let minus_loss: Vec<f64> = losses.iter().map(|l| -l).collect();
+        let accuracy_by_net: Vec<Vec<f64>> = nets
+            .iter()
+            .map(|m| m.iter().map(|m| m.accuracy).collect())
+            .collect();
+        let supernets = rate_scores.scores.len();
+        let (one_shot_noise, scores_by_supernet, one_shot_sources) = if supernets >= 2 {
+            let by_supernet = (0..supernets)
+                .map(|n| accuracy_by_net.iter().map(|a| a[n]).collect())
+                .collect();
+            (
+                NoiseFloor::of_runs(&accuracy_by_net, seed),
+                by_supernet,
+                NoiseSources::of(&accuracy_by_net, m.validation_images, &[]),
+            )
+        } else {
+            (None, Vec::new(), None)
+        };
+        let mut keys = rate_scores.keys.iter().cloned();
+        let key = keys.next().unwrap_or_default();
+        let (top_standalone, top_params) = group(&x);
+        let warnings = one_shot_warnings(&x, m.classes, m.validation_images);
+        let selection = (select_scores.len() >= 3)
+            .then(|| agree(&select_scores, &select_means))
+            .transpose()?;
+        reported_scores.push(x.clone());
+        results.push(RateResult {
+            warnings,
+            rate,
+            supernet: key,
+            supernet_repeats: keys.collect(),
+            correlation: agree(&x, &means)?,
+            test_correlation: Some(agree(&x, &test_means)?),
+            loss_correlation: Some(agree(&minus_loss, &means)?),
+            one_shot: Spread::of(&x),
+            kl_vs_standalone: (!kl.is_empty()).then(|| agree(&kl, &means)).transpose()?,
+            kl_vs_one_shot: (!kl.is_empty()).then(|| agree(&kl, &x)).transpose()?,
+            params_vs_one_shot: agree(&params, &x)?,
+            top_standalone,
+            top_params,
+            params_difference: Some(paired_difference(
+                &x,
+                &params,
+                &test_means,
+                spearman,
+                RESAMPLES,
+                seed,
+            )?),
+            macs_difference: Some(paired_difference(
+                &x,
+                &macs,
+                &test_means,
+                spearman,
+                RESAMPLES,
+                seed,
+            )?),
+            macs_vs_one_shot: Some(agree(&macs, &x)?),
+            top: TopK::of(&x, &test_means, top_k, RESAMPLES, seed)?,
+            selection_scores: select_scores,
+            selection,
+            scores: x,
+            losses,
+            scores_by_supernet,
+            one_shot_noise,
+            one_shot_sources,
+            kl,
+        });
+    }
+    let chosen = choose_rate(&results);
+    let (largest_standalone, largest_params) = group(&params);
+    let by_seed: Vec<Vec<f64>> = archs.iter().map(|a| a.standalone.clone()).collect();
+    let test_by_seed: Vec<Vec<f64>> = archs.iter().map(|a| a.test.clone()).collect();
+    let others = [1000, 5000, 10000];
+    Ok(DropoutReport {
+        backend: String::new(),
+        seed,
+        config_hash: String::new(),
+        provenance: Provenance::default(),
+        seeds: m.seeds,
+        standalone: Spread::of(&means),
+        noise: NoiseFloor::of_runs(&by_seed, seed),
+        params_vs_standalone: agree(&params, &means)?,
+        top_k: legacy_k,
+        largest_standalone,
+        largest_params,
+        kl_examples: m.kl_examples,
+        rate_test: stats::rate_permutation_test(&reported_scores, &test_means, PERMUTATIONS, seed)?,
+        macs_vs_standalone: Some(agree(&macs, &test_means)?),
+        test_noise: NoiseFloor::of_runs(&test_by_seed, seed),
+        sources: NoiseSources::of(&by_seed, m.validation_images, &others),
+        test_sources: NoiseSources::of(&test_by_seed, m.test_images, &others),
+        validation_images: m.validation_images,
+        test_images: m.test_images,
+        chosen,
+        archs,
+        selection_archs,
+        rates: results,
+        failed,
+        seconds: 0.0,
+    })
+}
+
+/// The rate with the highest Spearman on the selection sample; without one, on the
+/// reported sample's validation accuracy (`None` when no rate has a value).
+fn choose_rate(results: &[RateResult]) -> Option<ChosenRate> {
+    let on_selection = results.iter().any(|r| r.selection.is_some());
+    let by = |r: &RateResult| -> Option<Agreement> {
+        if on_selection {
+            r.selection.clone()
+        } else {
+            Some(r.correlation.clone())
+        }
+    };
+    results
+        .iter()
+        .filter_map(|r| {
+            let a = by(r)?;
+            Some((r.rate, a.spearman.value?, a))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(rate, _, a)| ChosenRate {
+            rate,
+            disjoint: on_selection,
+            spearman: a.spearman,
+            n: a.n,
+        })
+}
+
 /// One rate's one-shot results before the stand-alone trainings: by supernet (repeat),
 /// the supernet's key, every sampled architecture's metrics and KL divergences.
-struct RateScores {
-    rate: f64,
-    keys: Vec<String>,
-    scores: Vec<Vec<Metrics>>,
-    kl: Vec<Vec<f64>>,
+pub(crate) struct RateScores {
+    pub(crate) rate: f64,
+    pub(crate) keys: Vec<String>,
+    pub(crate) scores: Vec<Vec<Metrics>>,
+    pub(crate) kl: Vec<Vec<f64>>,
 }
 
 /// The mean of one architecture's one-shot metrics over several supernets.

@@ -5,10 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{NoiseFloor, Provenance, Spread, failures_table};
+use super::{NoiseFloor, NoiseSources, Provenance, Spread, failures_table};
 use crate::export::{Cell, Table};
 use crate::records::Failure;
-use crate::stats::{Agreement, RESAMPLES, mean_std};
+use crate::stats::{Agreement, Estimate, Permutation, RESAMPLES, TopK, mean_std};
 
 /// One rate of the dropout study.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +67,49 @@ pub struct RateResult {
     /// One-shot scores that rank nothing (all equal, or at chance level).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The one-shot accuracy of each architecture of the selection sample (mean over the
+    /// rate's supernets), in the order of [`DropoutReport::selection_archs`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selection_scores: Vec<f64>,
+    /// One-shot vs stand-alone validation accuracy over the selection sample: what the
+    /// rate is chosen by (`None` without a selection sample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<Agreement>,
+    /// Over the reported sample, against stand-alone test accuracy:
+    /// `Spearman(one-shot) - Spearman(params)`, with a paired bootstrap interval (the
+    /// same resamples for both): does the one-shot model rank better than counting
+    /// parameters?
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params_difference: Option<Estimate>,
+    /// The same for multiply-adds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macs_difference: Option<Estimate>,
+    /// Multiply-adds vs one-shot accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macs_vs_one_shot: Option<Agreement>,
+    /// The one-shot top `study.top_k` of the reported sample against its best and
+    /// against random picks, in stand-alone test accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top: Option<TopK>,
+    /// With 2 or more supernets: the one-shot score's noise split into supernet seeds
+    /// and validation images, and what more supernets or images would give.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_shot_sources: Option<NoiseSources>,
+}
+
+/// How the reported rate was chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChosenRate {
+    /// The rate.
+    pub rate: f64,
+    /// Whether it was chosen on a sample disjoint from the reported one (the selection
+    /// sample). Without one it is chosen on the reported sample's validation accuracy,
+    /// and the report says its figures are selected on the same architectures.
+    pub disjoint: bool,
+    /// The Spearman it was chosen by.
+    pub spearman: Estimate,
+    /// Architectures it was chosen on.
+    pub n: usize,
 }
 
 /// One architecture of the sample.
@@ -82,6 +125,18 @@ pub struct SampledArch {
     pub standalone: Vec<f64>,
     /// Stand-alone test accuracy of each training seed.
     pub test: Vec<f64>,
+}
+
+impl SampledArch {
+    /// Mean stand-alone validation accuracy over the seeds.
+    pub fn mean_validation(&self) -> f64 {
+        self.standalone.iter().sum::<f64>() / self.standalone.len().max(1) as f64
+    }
+
+    /// Mean stand-alone test accuracy over the seeds.
+    pub fn mean_test(&self) -> f64 {
+        self.test.iter().sum::<f64>() / self.test.len().max(1) as f64
+    }
 }
 
 /// What `nas study dropout` writes as `study/dropout/report.json`.
@@ -124,6 +179,44 @@ pub struct DropoutReport {
     pub failed: Vec<Failure>,
     /// Wall time of the whole study in this invocation, in seconds.
     pub seconds: f64,
+    /// The selection sample: uniformly sampled architectures disjoint from `archs` (the
+    /// next `study.select_archs` of the same seeded sequence), on which the rate is
+    /// chosen; empty when `study.select_archs = 0`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selection_archs: Vec<SampledArch>,
+    /// The rate the reported figures are given at, and how it was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<ChosenRate>,
+    /// Does the rate change the ranking? A permutation test over the reported sample
+    /// against stand-alone test accuracy (see `stats::rate_permutation_test`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_test: Option<Permutation>,
+    /// Multiply-adds vs stand-alone test accuracy over the reported sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macs_vs_standalone: Option<Agreement>,
+    /// The stand-alone noise floor on the test images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_noise: Option<NoiseFloor>,
+    /// Validation images behind each stand-alone and one-shot validation accuracy.
+    #[serde(default)]
+    pub validation_images: usize,
+    /// Test images behind each stand-alone test accuracy.
+    #[serde(default)]
+    pub test_images: usize,
+    /// Stand-alone noise on validation accuracy, split into training seed and images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<NoiseSources>,
+    /// The same on test accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_sources: Option<NoiseSources>,
+}
+
+impl DropoutReport {
+    /// The result of the chosen rate (`None` in reports older than the choice).
+    pub fn chosen_rate(&self) -> Option<&RateResult> {
+        let c = self.chosen.as_ref()?;
+        self.rates.iter().find(|r| r.rate == c.rate)
+    }
 }
 
 /// One row per rate: the correlations with their intervals and the one-shot spread.
@@ -137,6 +230,7 @@ pub fn rate_table(r: &DropoutReport) -> Table {
         ("spearman_loss", "Spearman by loss [95% CI]"),
         ("one_shot", "one-shot (mean ± std)"),
         ("one_shot_range", "one-shot range"),
+        ("spearman_selection", "Spearman on the selection sample [95% CI]"),
         ("supernet", "supernet"),
     ]);
     for x in &r.rates {
@@ -158,6 +252,11 @@ pub fn rate_table(r: &DropoutReport) -> Table {
             ),
             Cell::MeanStd(x.one_shot.mean, x.one_shot.std, 4),
             Cell::text(format!("{:.4}..{:.4}", x.one_shot.min, x.one_shot.max)),
+            Cell::text(
+                x.selection
+                    .as_ref()
+                    .map_or("n/a".to_string(), |a| a.spearman.text()),
+            ),
             Cell::code(x.supernet.clone()),
         ]);
     }
@@ -175,15 +274,25 @@ pub fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
         .unwrap_or(1);
     let mut md = format!(
         "# Path dropout, KL divergence and size bias of the one-shot model\n\n\
-         {} uniformly sampled architectures, each scored one-shot by {} per path-dropout \
-         rate and trained stand-alone with {} seed(s); backend `{}`, seed {}, \
-         {:.0} s in this invocation. Correlations are of one-shot accuracy with stand-alone \
-         validation accuracy (mean over seeds), with 95% bootstrap intervals ({} resamples); \
-         \"vs test\": with stand-alone test accuracy (mean over seeds) instead; \"by \
-         loss\": of minus the one-shot loss (cross-entropy) instead of one-shot \
-         accuracy.\n\n{}\n\
+         {} uniformly sampled architectures (the reported sample{}), each scored one-shot by \
+         {} per path-dropout rate and trained stand-alone with {} seed(s); {} validation \
+         and {} test images; backend `{}`, seed {}, {:.0} s in this invocation. \
+         Correlations are of one-shot accuracy with stand-alone validation accuracy (mean \
+         over seeds) over the reported sample, with 95% bootstrap intervals ({} \
+         resamples); \"vs test\": with stand-alone test accuracy (mean over seeds) \
+         instead; \"by loss\": of minus the one-shot loss (cross-entropy) instead of \
+         one-shot accuracy.\n\n{}\n\
          Stand-alone accuracy over the sample: {:.4} ± {:.4}, range {:.4}..{:.4}.\n\n",
         r.archs.len(),
+        if r.selection_archs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} more, disjoint from them, form the selection sample the rate is \
+                 chosen on",
+                r.selection_archs.len()
+            )
+        },
         match supernets {
             1 => "one supernet".to_string(),
             n => format!(
@@ -192,6 +301,8 @@ pub fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
             ),
         },
         r.seeds,
+        r.validation_images,
+        r.test_images,
         r.backend,
         r.seed,
         r.seconds,
@@ -202,9 +313,12 @@ pub fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
         s.min,
         s.max
     );
+    md.push_str(&chosen_section(r));
+    md.push_str(&ranges_section(r));
     if r.rates.iter().any(|x| x.one_shot_noise.is_some()) {
         md.push_str(&one_shot_noise_section(r));
     }
+    md.push_str(&sources_section(r));
     if r.kl_examples > 0 {
         let mut kl = Table::new(&[
             ("rate", "r_max"),
@@ -359,4 +473,224 @@ fn one_shot_noise_section(r: &DropoutReport) -> String {
          one-shot model ranked perfectly.\n\n{}\n",
         t.to_markdown()
     )
+}
+
+/// The chosen rate: how it was chosen, and every figure of the reported sample at it
+/// against stand-alone test accuracy; then whether the rate matters at all.
+fn chosen_section(r: &DropoutReport) -> String {
+    let mut md = String::from("## The chosen rate\n\n");
+    let (Some(c), Some(x)) = (&r.chosen, r.chosen_rate()) else {
+        md.push_str("No rate could be chosen (no correlation was defined).\n\n");
+        return md;
+    };
+    if c.disjoint {
+        md.push_str(&format!(
+            "r = {} has the highest Spearman on the selection sample ({}, n = {}), \
+             uniformly sampled architectures disjoint from the reported ones, against their \
+             stand-alone validation accuracy. The figures below are over the reported \
+             sample against stand-alone test accuracy: neither its architectures nor its \
+             test images took part in the choice.\n\n",
+            c.rate,
+            c.spearman.text(),
+            c.n
+        ));
+    } else {
+        md.push_str(&format!(
+            "r = {} has the highest Spearman against stand-alone validation accuracy on the \
+             reported sample itself ({}, n = {}): there is no selection sample \
+             (`study.select_archs = 0`), so the figures below are selected on the same \
+             architectures they report (the test images did not take part) and are biased \
+             upwards.\n\n",
+            c.rate,
+            c.spearman.text(),
+            c.n
+        ));
+    }
+    let mut t = Table::new(&[("what", "at the chosen rate"), ("value", "value [95% CI]")]);
+    let text = |a: &Option<Agreement>, f: fn(&Agreement) -> Estimate| {
+        a.as_ref().map_or("n/a".to_string(), |a| f(a).text())
+    };
+    let rows: Vec<(String, String)> = vec![
+        (
+            "Spearman, one-shot vs stand-alone test".into(),
+            text(&x.test_correlation, |a| a.spearman),
+        ),
+        (
+            "Kendall tau-b, one-shot vs stand-alone test".into(),
+            text(&x.test_correlation, |a| a.kendall),
+        ),
+        (
+            "Spearman(one-shot) minus Spearman(params), vs test (paired)".into(),
+            x.params_difference.map_or("n/a".into(), |e| e.text()),
+        ),
+        (
+            "Spearman(one-shot) minus Spearman(MACs), vs test (paired)".into(),
+            x.macs_difference.map_or("n/a".into(), |e| e.text()),
+        ),
+        (
+            "Spearman(params, stand-alone val)".into(),
+            r.params_vs_standalone.spearman.text(),
+        ),
+        (
+            "Spearman(MACs, stand-alone test)".into(),
+            text(&r.macs_vs_standalone, |a| a.spearman),
+        ),
+    ];
+    for (what, value) in rows {
+        t.push(vec![Cell::text(what), Cell::text(value)]);
+    }
+    if let Some(k) = &x.top {
+        t.push(vec![
+            Cell::text(format!(
+                "stand-alone test of the one-shot top {} (mean) minus the sample mean (= {} \
+                 random picks, in expectation)",
+                k.k, k.k
+            )),
+            Cell::text(format!(
+                "{} ({:.4} against {:.4})",
+                k.gain.text(),
+                k.top_mean,
+                k.random_mean
+            )),
+        ]);
+        t.push(vec![
+            Cell::text(format!(
+                "regret: the sample's best minus the best of the one-shot top {}",
+                k.k
+            )),
+            Cell::text(format!(
+                "{} ({:.4} against {:.4}, of {} architectures)",
+                k.regret.text(),
+                k.top_best,
+                k.sample_best,
+                k.n
+            )),
+        ]);
+    }
+    md.push_str(&t.to_markdown());
+    md.push('\n');
+    match &r.rate_test {
+        Some(p) => md.push_str(&format!(
+            "Does the rate matter? Over the reported sample against test accuracy, the \
+             Spearmans of the rates span {:.3} (largest minus smallest); shuffling each \
+             architecture's within-rate ranks across the rates ({} permutations: the null \
+             hypothesis that the rate does not change the ranking) gives a span at least as \
+             wide with p = {:.3}.\n\n",
+            p.statistic, p.permutations, p.p_value
+        )),
+        None => md.push_str("Rate dependence: not tested (one rate).\n\n"),
+    }
+    md
+}
+
+/// The paper's figure 5 as numbers: the one-shot and stand-alone ranges per rate.
+fn ranges_section(r: &DropoutReport) -> String {
+    let test: Vec<f64> = r.archs.iter().map(SampledArch::mean_test).collect();
+    let sa = super::Spread::of(&test);
+    let mut t = Table::new(&[
+        ("rate", "r_max"),
+        ("one_shot", "one-shot range"),
+        ("one_shot_span", "one-shot span"),
+        ("standalone", "stand-alone test range"),
+        ("standalone_span", "stand-alone span"),
+        ("ratio", "span ratio"),
+    ]);
+    for x in &r.rates {
+        let span = x.one_shot.max - x.one_shot.min;
+        t.push(vec![
+            Cell::Num(x.rate, 3),
+            Cell::text(format!("{:.4}..{:.4}", x.one_shot.min, x.one_shot.max)),
+            Cell::Num(span, 4),
+            Cell::text(format!("{:.4}..{:.4}", sa.min, sa.max)),
+            Cell::Num(sa.max - sa.min, 4),
+            Cell::Num(span / (sa.max - sa.min).max(f64::MIN_POSITIVE), 1),
+        ]);
+    }
+    format!(
+        "## Ranges (the paper's figure 5)\n\nOne-shot accuracies spread much wider than the \
+         stand-alone accuracies they rank: the one-shot model is a ranking, not an \
+         estimate of accuracy. `plots/figure5.svg` plots every rate on shared axes, each \
+         fitted to its own range.\n\n{}\n",
+        t.to_markdown()
+    )
+}
+
+/// Where the noise comes from, and what other numbers of seeds, supernets and images
+/// would give.
+fn sources_section(r: &DropoutReport) -> String {
+    let mut md = String::from(
+        "## Where the noise comes from\n\nEach accuracy's variance between runs of one \
+         architecture (stand-alone seeds, or supernets) split into training and \
+         evaluation images, against the architectures' real spread. The evaluation part \
+         is the bootstrap variance over images of each model's accuracy, p(1 - p)/N; it \
+         treats models as erring on independent images, so it is an upper estimate (and \
+         the training part a lower one). Standard deviations in accuracy points x 100.\n\n",
+    );
+    let mut t = Table::new(&[
+        ("what", "measured"),
+        ("runs", "runs"),
+        ("images", "images"),
+        ("training", "training std"),
+        ("evaluation", "evaluation std"),
+        ("architectures", "architecture std"),
+        ("reliability", "reliability of the mean"),
+    ]);
+    let mut rows: Vec<(String, &NoiseSources)> = Vec::new();
+    if let Some(s) = &r.sources {
+        rows.push(("stand-alone, validation".into(), s));
+    }
+    if let Some(s) = &r.test_sources {
+        rows.push(("stand-alone, test".into(), s));
+    }
+    for x in &r.rates {
+        if let Some(s) = &x.one_shot_sources {
+            rows.push((format!("one-shot, r = {}", x.rate), s));
+        }
+    }
+    if rows.is_empty() {
+        md.push_str(
+            "Not measured: it needs 2 or more stand-alone seeds (`retrain.seeds`) or \
+             supernets per rate (`study.supernet_seeds`).\n\n",
+        );
+        return md;
+    }
+    for (what, s) in &rows {
+        t.push(vec![
+            Cell::text(what.clone()),
+            Cell::Int(s.runs as u64),
+            Cell::Int(s.images as u64),
+            Cell::Num(100.0 * s.training_var.sqrt(), 2),
+            Cell::Num(100.0 * s.evaluation_var.sqrt(), 2),
+            Cell::Num(100.0 * s.architecture_var.sqrt(), 2),
+            Cell::Num(s.reliability, 2),
+        ]);
+    }
+    md.push_str(&t.to_markdown());
+    md.push_str(
+        "\nProjected ceilings (square root of the reliability of the mean over that many \
+         runs, each on that many images), from the variances above:\n\n",
+    );
+    let mut p = Table::new(&[
+        ("what", "measured"),
+        ("images", "images"),
+        ("r1", "1 run"),
+        ("r2", "2"),
+        ("r3", "3"),
+        ("r5", "5"),
+        ("r8", "8"),
+    ]);
+    for (what, s) in &rows {
+        let mut sizes: Vec<usize> = s.projections.iter().map(|p| p.images).collect();
+        sizes.dedup();
+        for n in sizes {
+            let mut row = vec![Cell::text(what.clone()), Cell::Int(n as u64)];
+            for k in [1, 2, 3, 5, 8] {
+                row.push(Cell::opt(s.projection(k, n).map(|p| p.ceiling), 2));
+            }
+            p.push(row);
+        }
+    }
+    md.push_str(&p.to_markdown());
+    md.push('\n');
+    md
 }

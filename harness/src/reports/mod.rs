@@ -158,6 +158,127 @@ impl NoiseFloor {
     }
 }
 
+/// Where the noise of a measured accuracy comes from: the model's training (its seed,
+/// or for one-shot scores the supernet's seeds) and the finite sample of evaluation
+/// images, against the real differences between architectures; and what other numbers
+/// of seeds and images would give.
+///
+/// The evaluation part is the bootstrap variance over images of each model's accuracy,
+/// `p (1 - p) / N`, averaged over the models. It treats models as erring on independent
+/// images; real models share their hard images, so this is an upper estimate of the
+/// evaluation part (and a lower one of the training part). Variances are of accuracies
+/// (fractions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoiseSources {
+    /// Evaluation images behind each accuracy.
+    pub images: usize,
+    /// Runs (seeds, or supernets) per architecture.
+    pub runs: usize,
+    /// Architectures.
+    pub architectures: usize,
+    /// Pooled variance between runs of one architecture (training + evaluation).
+    pub within_var: f64,
+    /// Its evaluation part: the mean over models of `p (1 - p) / images`.
+    pub evaluation_var: f64,
+    /// Its training part: `within_var - evaluation_var` (0 when negative).
+    pub training_var: f64,
+    /// Variance of the architectures' mean accuracies (over `runs`).
+    pub between_var: f64,
+    /// The architectures' real spread: `between_var - within_var / runs` (0 when
+    /// negative).
+    pub architecture_var: f64,
+    /// The reliability of the mean over `runs`: `architecture_var / between_var`.
+    pub reliability: f64,
+    /// What other designs would give (seeds or supernets, evaluation images).
+    pub projections: Vec<Projection>,
+}
+
+/// The reliability and ceiling of a mean over `runs` models each evaluated on `images`
+/// images, projected from measured [`NoiseSources`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Projection {
+    /// Runs (seeds or supernets) per architecture.
+    pub runs: usize,
+    /// Evaluation images.
+    pub images: usize,
+    /// `architecture_var / (architecture_var + (training_var + evaluation_var at
+    /// images) / runs)`.
+    pub reliability: f64,
+    /// Its square root: the highest correlation such a measurement can reach with a
+    /// noise-free one.
+    pub ceiling: f64,
+}
+
+impl NoiseSources {
+    /// The sources of noise of architectures' accuracies by run (`runs[a][k]`), each
+    /// measured on `images` images; `None` with fewer than 3 architectures of 2 or more
+    /// runs, or without images. Projections for 1, 2, 3, 5 and 8 runs on the measured
+    /// number of images and on each of `other_images`.
+    pub fn of(runs: &[Vec<f64>], images: usize, other_images: &[usize]) -> Option<Self> {
+        let runs: Vec<&Vec<f64>> = runs.iter().filter(|v| v.len() >= 2).collect();
+        let k = runs.iter().map(|v| v.len()).min()?;
+        if runs.len() < 3 || images == 0 {
+            return None;
+        }
+        let within_var =
+            runs.iter().map(|v| mean_std(&v[..k]).1.powi(2)).sum::<f64>() / runs.len() as f64;
+        let evaluation_var = runs
+            .iter()
+            .flat_map(|v| v[..k].iter())
+            .map(|p| p * (1.0 - p) / images as f64)
+            .sum::<f64>()
+            / (runs.len() * k) as f64;
+        let training_var = (within_var - evaluation_var).max(0.0);
+        let means: Vec<f64> = runs.iter().map(|v| mean_std(&v[..k]).0).collect();
+        let between_var = mean_std(&means).1.powi(2);
+        let architecture_var = (between_var - within_var / k as f64).max(0.0);
+        let project = |runs: usize, n: usize| {
+            let noise = (training_var + evaluation_var * images as f64 / n as f64) / runs as f64;
+            let reliability = if architecture_var > 0.0 {
+                architecture_var / (architecture_var + noise)
+            } else {
+                0.0
+            };
+            Projection {
+                runs,
+                images: n,
+                reliability,
+                ceiling: reliability.sqrt(),
+            }
+        };
+        let mut sizes = vec![images];
+        sizes.extend(other_images.iter().copied().filter(|&n| n > 0 && n != images));
+        let projections = sizes
+            .iter()
+            .flat_map(|&n| [1, 2, 3, 5, 8].map(|r| project(r, n)))
+            .collect();
+        Some(NoiseSources {
+            images,
+            runs: k,
+            architectures: runs.len(),
+            within_var,
+            evaluation_var,
+            training_var,
+            between_var,
+            architecture_var,
+            reliability: if between_var > 0.0 {
+                architecture_var / between_var
+            } else {
+                0.0
+            },
+            projections,
+        })
+    }
+
+    /// The projection for `runs` runs on `images` images, if computed.
+    pub fn projection(&self, runs: usize, images: usize) -> Option<Projection> {
+        self.projections
+            .iter()
+            .find(|p| p.runs == runs && p.images == images)
+            .copied()
+    }
+}
+
 /// The failed stand-alone trainings, one row each.
 pub fn failures_table(failed: &[Failure]) -> Table {
     let mut t = Table::new(&[
