@@ -5,7 +5,7 @@
 #      dependent merge job, gives the same results and report as a local run of the
 #      same units;
 #   2. after a lost result, a second submit sends only that unit;
-#   3. a small dropout study (2 supernets + 6 stand-alone trainings as one array),
+#   3. a small dropout study (2 supernets + 12 stand-alone trainings as one array),
 #      merged by `nas study dropout`, gives the same report as a local study;
 #   4. a strategy comparison (2 strategies x 2 seeds, one search per task), merged by
 #      `nas compare`, gives the same searches and table as a local comparison.
@@ -87,7 +87,7 @@ strip() {
 import json, sys
 def s(o):
     if isinstance(o, dict):
-        return {k: s(v) for k, v in o.items() if k not in ("seconds", "version")}
+        return {k: s(v) for k, v in o.items() if k not in ("seconds", "version", "command", "machine")}
     if isinstance(o, list):
         return [s(v) for v in o]
     return o
@@ -135,7 +135,7 @@ wait_for "$job"
 same_results "$run" "$work/local" report.json
 
 say "3. a dropout study as one job array (supernets and stand-alone trainings)"
-study=(--rates 0,0.5 --archs 3 "${small[@]}")
+study=(--rates 0,0.5 --archs 3 --select-archs 3 "${small[@]}")
 submit_and_wait study -q --out "$work/study" "${study[@]}"
 "$nas" slurm status --out "$work/study"
 [ -f "$work/study/study/dropout/report.json" ] || { echo "slurm-check: no study report" >&2; cat "$work"/study/slurm/study-*/merge.log >&2; exit 1; }

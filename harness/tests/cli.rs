@@ -15,6 +15,8 @@ const STUDY_SAMPLE: &[&str] = &[
     "0,0.5",
     "--archs",
     "3",
+    "--select-archs",
+    "3",
     "--set",
     "retrain.seeds=2",
 ];
@@ -540,11 +542,44 @@ fn dropout_study_scores_one_sample_with_a_supernet_per_rate_and_resumes() {
             .iter()
             .all(|a| a["standalone"].as_array().unwrap().len() == 2)
     );
-    // 3 architectures x 2 seeds, trained once for both rates.
-    assert_eq!(count_files(&dir.join("standalone")), 6);
+    // The selection sample: 3 more architectures, disjoint from the reported ones,
+    // scored by every rate; the rate is chosen on them.
+    let selection = report["selection_archs"].as_array().unwrap();
+    assert_eq!(selection.len(), 3);
+    let reported: Vec<&str> = archs.iter().map(|a| a["arch"].as_str().unwrap()).collect();
+    assert!(
+        selection
+            .iter()
+            .all(|a| !reported.contains(&a["arch"].as_str().unwrap())),
+        "the samples overlap"
+    );
+    for r in rates {
+        assert_eq!(r["selection_scores"].as_array().unwrap().len(), 3);
+        assert_eq!(r["selection"]["n"], 3);
+    }
+    let chosen = &report["chosen"];
+    assert_eq!(chosen["disjoint"], true);
+    let best = rates
+        .iter()
+        .max_by(|a, b| {
+            let v = |r: &serde_json::Value| r["selection"]["spearman"]["value"].as_f64();
+            v(a).unwrap_or(f64::MIN).total_cmp(&v(b).unwrap_or(f64::MIN))
+        })
+        .unwrap();
+    assert_eq!(chosen["rate"], best["rate"], "the rate with the best selection Spearman");
+    assert!(report["rate_test"]["p_value"].as_f64().unwrap() > 0.0);
+    assert!(summary.contains("## The chosen rate") && summary.contains("selection sample"));
+    assert!(summary.contains("## Ranges (the paper's figure 5)"), "{summary}");
+    assert!(summary.contains("## Where the noise comes from"), "{summary}");
+    // (3 + 3) architectures x 2 seeds, trained once for both rates.
+    assert_eq!(count_files(&dir.join("standalone")), 12);
     assert_eq!(report["noise"]["seeds"], 2);
     assert_eq!(count_lines(&study.join("results.csv")), 1 + 2 * 3);
-    for f in ["summary.md", "plots/correlation_vs_rate.svg"] {
+    for f in [
+        "summary.md",
+        "plots/correlation_vs_rate.svg",
+        "plots/figure5.svg",
+    ] {
         assert!(study.join(f).is_file(), "{f} missing");
     }
     // Run again: everything is read back, nothing is trained, the report is the same.
@@ -555,7 +590,7 @@ fn dropout_study_scores_one_sample_with_a_supernet_per_rate_and_resumes() {
         std::fs::read_dir(dir.join("supernet")).unwrap().count(),
         supernets
     );
-    assert_eq!(count_files(&dir.join("standalone")), 6);
+    assert_eq!(count_files(&dir.join("standalone")), 12);
     let again = read_json(&study.join("report.json"));
     assert_eq!(again["rates"], report["rates"]);
 }
@@ -578,6 +613,8 @@ fn dropout_study_with_two_supernets_per_rate_scores_their_mean_and_measures_thei
             "0.25",
             "--archs",
             "4",
+            "--select-archs",
+            "0",
             "--set",
             "retrain.seeds=1",
         ])
@@ -675,7 +712,8 @@ fn study_all_writes_one_report_with_its_provenance_and_publishes_it() {
         "Seed: 0",
         "1 invocation(s)",
         "## Against the targets",
-        "Spearman >= 0.7 at the best rate",
+        "Spearman >= 0.7 vs stand-alone test",
+        "at the chosen rate",
         "### What the supernet learns (KL divergence)",
         "## Strategy comparison",
         "`dropout/plots/correlation_vs_rate.svg`",
@@ -710,7 +748,7 @@ fn study_all_writes_one_report_with_its_provenance_and_publishes_it() {
         std::fs::read_dir(dir.join("supernet")).unwrap().count(),
         supernets
     );
-    assert_eq!(count_files(&dir.join("standalone")), 6);
+    assert_eq!(count_files(&dir.join("standalone")), 12);
     assert_eq!(count_lines(&published.join("invocations.jsonl")), 2);
     let readme = std::fs::read_to_string(published.join("README.md")).unwrap();
     assert!(readme.contains("2 invocation(s)"), "{readme}");

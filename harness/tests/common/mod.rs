@@ -104,6 +104,9 @@ pub fn results(dir: &Path) -> (String, Vec<Value>, Value) {
         .collect();
     standalone.sort_by_key(|v| v["key"].as_str().unwrap().to_string());
     let mut report = read_json(&dir.join("report.json"));
+    // The command line names the run directory; the rest of the provenance is this
+    // machine's and this binary's.
+    report.as_object_mut().unwrap().remove("command");
     report["best"].as_object_mut().unwrap().remove("seconds");
     for r in report["retrained"].as_array_mut().unwrap() {
         r.as_object_mut().unwrap().remove("seconds");
