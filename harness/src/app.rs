@@ -103,7 +103,7 @@ impl BackendTask for Job {
             }
             Work::Eval { arch, standalone } => eval(&ctx, &arch, standalone),
             Work::Compare => {
-                let summary = phases::compare(&ctx)?;
+                let summary = phases::compare(&ctx, ctx.cfg.compare.retrain_winners)?;
                 println!("comparison: {}", summary.display());
                 Ok(())
             }

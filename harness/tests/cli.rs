@@ -740,6 +740,14 @@ fn study_all_writes_one_report_with_its_provenance_and_publishes_it() {
     );
     // 2 strategies x 2 seeds.
     assert_eq!(count_lines(&published.join("compare/results.csv")), 1 + 4);
+    // The winners of the comparison were trained stand-alone, and compared.
+    let trained = count_files(&dir.join("standalone"));
+    assert!(trained > 12, "no winner trained: {trained} results");
+    assert!(
+        readme.contains("the winner's stand-alone test accuracy")
+            && readme.contains("p (permutation test, two-sided)"),
+        "{readme}"
+    );
     // Again: nothing is trained, the invocation is added to the record.
     let supernets = std::fs::read_dir(dir.join("supernet")).unwrap().count();
     let out = run();
@@ -748,7 +756,7 @@ fn study_all_writes_one_report_with_its_provenance_and_publishes_it() {
         std::fs::read_dir(dir.join("supernet")).unwrap().count(),
         supernets
     );
-    assert_eq!(count_files(&dir.join("standalone")), 12);
+    assert_eq!(count_files(&dir.join("standalone")), trained);
     assert_eq!(count_lines(&published.join("invocations.jsonl")), 2);
     let readme = std::fs::read_to_string(published.join("README.md")).unwrap();
     assert!(readme.contains("2 invocation(s)"), "{readme}");

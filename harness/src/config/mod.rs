@@ -200,7 +200,7 @@ pub struct Compare {
     pub strategies: Vec<String>,
     /// Seeds per strategy: `seed`, `seed + 1`, ...
     pub seeds: usize,
-    /// Also retrain each run's winner stand-alone.
+    /// Also retrain each run's winner stand-alone (`nas study all` always does).
     pub retrain_winners: bool,
     /// Settings per strategy, e.g. `[compare.strategy_configs.evolution]`; a strategy
     /// without an entry takes `search.strategy_config` if it is `search.strategy`, else
@@ -212,7 +212,7 @@ impl Default for Compare {
     fn default() -> Self {
         Compare {
             strategies: Vec::new(),
-            seeds: 3,
+            seeds: 5,
             retrain_winners: false,
             strategy_configs: Table::new(),
         }

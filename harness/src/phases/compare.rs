@@ -18,13 +18,14 @@ use crate::reports::compare::against_random;
 use crate::stats::{best_so_far, mean_std};
 
 /// Runs the comparison and writes `compare/summary.md`, `compare/results.csv|json` (one
-/// row per search) and `compare/curves.svg`; returns the summary's path.
-pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<PathBuf> {
+/// row per search) and `compare/curves.svg`; returns the summary's path. With
+/// `retrain_winners`, each search's winner is trained stand-alone and compared too.
+pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>, retrain_winners: bool) -> Result<PathBuf> {
     let strategies = ctx.cfg.compared_strategies()?;
     let seeds: Vec<u64> = (0..ctx.cfg.compare.seeds as u64)
         .map(|i| ctx.cfg.seed + i)
         .collect();
-    let retrained = ctx.cfg.compare.retrain_winners;
+    let retrained = retrain_winners;
     let supernet = supernet(ctx, &ctx.supernet)?;
     let mut oneshot = OneShot::new(ctx, &supernet)?;
     let mut rows = Table::new(&[
@@ -49,6 +50,7 @@ pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<PathBuf> {
     });
     let mut curves = Vec::new();
     let mut finals: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut winner_tests: Vec<(String, Vec<f64>)> = Vec::new();
     for s in &strategies {
         let (mut per_seed, mut bests, mut tests) = (Vec::new(), Vec::new(), Vec::new());
         for &seed in &seeds {
@@ -80,6 +82,7 @@ pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<PathBuf> {
             ]);
         }
         finals.push((s.clone(), bests.clone()));
+        winner_tests.push((s.clone(), tests.clone()));
         let (m, sd) = mean_std(&bests);
         let mut line = vec![Cell::text(s.clone()), Cell::MeanStd(m, sd, 4)];
         if retrained {
@@ -107,13 +110,24 @@ pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<PathBuf> {
         &curves,
         None,
     )?;
+    let winners = if retrained {
+        format!(
+            "\n{}",
+            against_random(
+                "the winner's stand-alone test accuracy, one training each",
+                &winner_tests
+            )
+        )
+    } else {
+        String::new()
+    };
     let md = format!(
-        "# Strategy comparison\n\n{} evaluations per search, seeds {:?}, the same supernet ({}).\n\n{}\n{}\nCurves: `curves.svg`. Per search: `results.csv`.\n",
+        "# Strategy comparison\n\n{} evaluations per search, seeds {:?}, the same supernet ({}).\n\n{}\n{}{winners}\nCurves: `curves.svg`. Per search: `results.csv`.\n",
         ctx.cfg.search.budget,
         seeds,
         ctx.supernet.key,
         summary.to_markdown(),
-        against_random(&finals)
+        against_random("best one-shot accuracy after the whole budget", &finals)
     );
     let path = ctx.run.write_compare(&md, &rows)?;
     print!("{}", summary.to_markdown());

@@ -35,7 +35,9 @@ pub fn all_studies<B: NasAutodiffBackend>(
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "unknown".to_string());
     let (_, dropout) = dropout_study(ctx)?;
-    let compared = compare(ctx)?;
+    // The comparison's winners are trained stand-alone: a strategy that finds better
+    // one-shot scores has found better architectures only if these say so.
+    let compared = compare(ctx, true)?;
     let dir = ctx.run.root().join("study/all");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let (mut log, mut invocations) = JsonLog::open::<Invocation>(&dir.join("invocations.jsonl"))?;

@@ -1,30 +1,31 @@
 //! The strategy comparison's report: each strategy against random search over seeds.
 
 use crate::export::{Cell, Table};
-use crate::stats::mean_std;
+use crate::stats::{mean_difference_test, mean_std};
 
-/// Each strategy's best one-shot accuracy against random search's: the difference of
-/// the means over seeds, its standard error, and whether it exceeds twice that error
-/// (the seed-to-seed spread), in Markdown.
-pub fn against_random(finals: &[(String, Vec<f64>)]) -> String {
+/// Each strategy's `what` (e.g. "best one-shot accuracy") against random search's: the
+/// difference of the means over seeds, its standard error, whether it exceeds twice that
+/// error (the seed-to-seed spread), and the two-sided p-value of an exact permutation
+/// test of the difference (every split of the pooled seeds), in Markdown.
+pub fn against_random(what: &str, finals: &[(String, Vec<f64>)]) -> String {
     let Some((_, random)) = finals.iter().find(|(s, _)| s == "random") else {
         return "Random search was not among the strategies: no baseline to compare with.\n"
             .to_string();
     };
     let mut t = Table::new(&[
         ("strategy", "strategy"),
-        (
-            "difference",
-            "best one-shot minus random's (mean over seeds)",
-        ),
+        ("difference", "minus random's (mean over seeds)"),
         ("stderr", "standard error"),
         (
             "beyond_spread",
             "beyond the seed spread (|difference| > 2 standard errors)",
         ),
+        ("p", "p (permutation test, two-sided)"),
+        ("seeds", "seeds"),
     ]);
-    for (s, bests) in finals.iter().filter(|(s, _)| s != "random") {
-        let c = versus(bests, random);
+    for (s, values) in finals.iter().filter(|(s, _)| s != "random") {
+        let c = versus(values, random);
+        let p = mean_difference_test(values, random, 20_000, 0);
         t.push(vec![
             Cell::text(s.clone()),
             Cell::Num(c.difference, 4),
@@ -34,10 +35,13 @@ pub fn against_random(finals: &[(String, Vec<f64>)]) -> String {
                 Some(false) => "no",
                 None => "n/a (one seed)",
             }),
+            Cell::opt(p.map(|p| p.p_value), 3),
+            Cell::text(format!("{} vs {}", values.len(), random.len())),
         ]);
     }
     format!(
-        "Against random search (best one-shot accuracy after the whole budget):\n\n{}",
+        "Against random search ({what}):\n\n{}\nWith few seeds a permutation test cannot \
+         reach small p-values (5 against 5: p >= 2/252 = 0.008).\n",
         t.to_markdown()
     )
 }
@@ -79,7 +83,7 @@ mod tests {
         let c = versus(&[0.4, 0.6, 0.8], &[0.3, 0.5, 0.7]);
         assert_eq!(c.beyond_spread, Some(false));
         assert_eq!(versus(&[0.5], &[0.4, 0.6]).beyond_spread, None);
-        let md = against_random(&[
+        let md = against_random("best one-shot accuracy", &[
             ("random".into(), vec![0.49, 0.50, 0.51]),
             ("evolution".into(), vec![0.59, 0.60, 0.61]),
         ]);
