@@ -35,10 +35,13 @@ fn equal_spans(a: (f64, f64), b: (f64, f64)) -> ((f64, f64), (f64, f64)) {
     (widen(a), widen(b))
 }
 
+/// A labelled group of (one-shot, stand-alone) points and its colour.
+type Group<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
 /// Scatter of one-shot vs stand-alone validation accuracy, on axes of equal span (a
 /// narrow stand-alone spread looks narrow), each role in its own colour.
 pub fn plot_scatter(path: &Path, title: &str, retrained: &[Retrained]) -> Result<()> {
-    let groups: Vec<(&str, RGBColor, Vec<(f64, f64)>)> = [
+    let groups: Vec<Group<'_>> = [
         (Role::Top, RED),
         (Role::Random, BLUE),
         (Role::Winner, GREEN),
@@ -64,7 +67,7 @@ pub fn plot_points(path: &Path, title: &str, points: &[(f64, f64)]) -> Result<()
 }
 
 /// Groups of (one-shot, stand-alone) points, each in its colour, on axes of equal span.
-fn scatter(path: &Path, title: &str, groups: &[(&str, RGBColor, Vec<(f64, f64)>)]) -> Result<()> {
+fn scatter(path: &Path, title: &str, groups: &[Group<'_>]) -> Result<()> {
     let root = SVGBackend::new(path, (640, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err(path))?;
     let all = || groups.iter().flat_map(|g| g.2.iter());
@@ -106,8 +109,8 @@ pub fn plot_ranges(path: &Path, report: &crate::reports::dropout::DropoutReport)
     let n = rates.len().max(1);
     let cols = n.min(3);
     let rows = n.div_ceil(cols);
-    let root = SVGBackend::new(path, (360 * cols as u32, 320 * rows as u32 + 40))
-        .into_drawing_area();
+    let root =
+        SVGBackend::new(path, (360 * cols as u32, 320 * rows as u32 + 40)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err(path))?;
     let (title, body) = root.split_vertically(40);
     title

@@ -356,7 +356,12 @@ pub fn rate_permutation_test(
 /// strategy's best accuracy over seeds against random search's): exact, over every
 /// split of the pooled values, up to 200,000 splits; otherwise `permutations` random
 /// splits drawn with `seed`. `None` with an empty side.
-pub fn mean_difference_test(a: &[f64], b: &[f64], permutations: usize, seed: u64) -> Option<Permutation> {
+pub fn mean_difference_test(
+    a: &[f64],
+    b: &[f64],
+    permutations: usize,
+    seed: u64,
+) -> Option<Permutation> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
@@ -598,7 +603,13 @@ mod tests {
         let two = Agreement::of(&[1.0, 2.0], &[2.0, 1.0], 100, 1).unwrap();
         assert_eq!(two.spearman.ci95, None);
         assert_eq!(two.spearman.text(), "-1.000");
-        assert_eq!(Agreement::of(&[1.0], &[1.0], 100, 1).unwrap().kendall.text(), "n/a");
+        assert_eq!(
+            Agreement::of(&[1.0], &[1.0], 100, 1)
+                .unwrap()
+                .kendall
+                .text(),
+            "n/a"
+        );
     }
 
     #[test]
@@ -666,7 +677,10 @@ mod tests {
         let b = [0.58, 0.60, 0.59, 0.57, 0.62];
         let t = mean_difference_test(&a, &b, 0, 0).unwrap();
         assert_eq!(t.permutations, 252);
-        assert!((t.p_value - 0.047_619_047_619_047_616).abs() < 1e-12, "{t:?}");
+        assert!(
+            (t.p_value - 0.047_619_047_619_047_616).abs() < 1e-12,
+            "{t:?}"
+        );
         assert!((t.statistic - 0.036).abs() < 1e-12);
         // Unequal sizes, no difference: p = 1.0 in scipy.
         let t = mean_difference_test(&[0.5, 0.52, 0.49], &[0.51, 0.50, 0.53, 0.48], 0, 0).unwrap();
@@ -688,7 +702,9 @@ mod tests {
         // (enumerated with scipy.stats.spearmanr and rankdata): exact p = 0.125.
         let scores = [vec![0.1, 0.2, 0.3, 0.4, 0.5], vec![0.5, 0.1, 0.4, 0.2, 0.3]];
         let y = [1.0, 2.0, 3.0, 4.0, 5.0];
-        let t = rate_permutation_test(&scores, &y, 20_000, 9).unwrap().unwrap();
+        let t = rate_permutation_test(&scores, &y, 20_000, 9)
+            .unwrap()
+            .unwrap();
         assert!((t.statistic - 1.3).abs() < 1e-12, "{t:?}");
         assert!((t.p_value - 0.125).abs() < 0.01, "{t:?}");
         // No rate effect: identical rankings at every rate give a range of 0 and p = 1.
@@ -696,7 +712,11 @@ mod tests {
         let t = rate_permutation_test(&same, &y, 200, 9).unwrap().unwrap();
         assert_eq!(t.statistic, 0.0);
         assert_eq!(t.p_value, 1.0);
-        assert!(rate_permutation_test(&scores[..1], &y, 10, 1).unwrap().is_none());
+        assert!(
+            rate_permutation_test(&scores[..1], &y, 10, 1)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -705,7 +725,9 @@ mod tests {
         // best is 0.9 (item 4), its mean 0.6.
         let one_shot = [0.9, 0.8, 0.3, 0.2, 0.1];
         let standalone = [0.5, 0.7, 0.4, 0.5, 0.9];
-        let t = TopK::of(&one_shot, &standalone, 2, 1000, 2).unwrap().unwrap();
+        let t = TopK::of(&one_shot, &standalone, 2, 1000, 2)
+            .unwrap()
+            .unwrap();
         assert!((t.top_mean - 0.6).abs() < 1e-12 && (t.top_best - 0.7).abs() < 1e-12);
         assert!((t.random_mean - 0.6).abs() < 1e-12 && (t.sample_best - 0.9).abs() < 1e-12);
         assert!(t.gain.value.unwrap().abs() < 1e-12);
@@ -713,8 +735,14 @@ mod tests {
         let (lo, hi) = t.regret.ci95.unwrap();
         assert!(lo >= 0.0 && lo <= hi, "{lo} {hi}");
         // A perfect ranking has no regret in any resample.
-        let perfect = TopK::of(&standalone, &standalone, 2, 500, 2).unwrap().unwrap();
+        let perfect = TopK::of(&standalone, &standalone, 2, 500, 2)
+            .unwrap()
+            .unwrap();
         assert_eq!(perfect.regret.ci95, Some((0.0, 0.0)));
-        assert!(TopK::of(&one_shot, &standalone, 5, 10, 1).unwrap().is_none());
+        assert!(
+            TopK::of(&one_shot, &standalone, 5, 10, 1)
+                .unwrap()
+                .is_none()
+        );
     }
 }

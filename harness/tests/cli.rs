@@ -563,14 +563,24 @@ fn dropout_study_scores_one_sample_with_a_supernet_per_rate_and_resumes() {
         .iter()
         .max_by(|a, b| {
             let v = |r: &serde_json::Value| r["selection"]["spearman"]["value"].as_f64();
-            v(a).unwrap_or(f64::MIN).total_cmp(&v(b).unwrap_or(f64::MIN))
+            v(a).unwrap_or(f64::MIN)
+                .total_cmp(&v(b).unwrap_or(f64::MIN))
         })
         .unwrap();
-    assert_eq!(chosen["rate"], best["rate"], "the rate with the best selection Spearman");
+    assert_eq!(
+        chosen["rate"], best["rate"],
+        "the rate with the best selection Spearman"
+    );
     assert!(report["rate_test"]["p_value"].as_f64().unwrap() > 0.0);
     assert!(summary.contains("## The chosen rate") && summary.contains("selection sample"));
-    assert!(summary.contains("## Ranges (the paper's figure 5)"), "{summary}");
-    assert!(summary.contains("## Where the noise comes from"), "{summary}");
+    assert!(
+        summary.contains("## Ranges (the paper's figure 5)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("## Where the noise comes from"),
+        "{summary}"
+    );
     // (3 + 3) architectures x 2 seeds, trained once for both rates.
     assert_eq!(count_files(&dir.join("standalone")), 12);
     assert_eq!(report["noise"]["seeds"], 2);

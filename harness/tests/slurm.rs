@@ -188,7 +188,15 @@ fn a_submitted_dropout_study_merges_into_the_same_report_as_a_local_one() {
     };
     let cluster = tmp.path().join("cluster");
     let mut submit = vec![
-        "slurm", "submit", "study", "-q", "--rates", "0,0.5", "--archs", "3", "--select-archs",
+        "slurm",
+        "submit",
+        "study",
+        "-q",
+        "--rates",
+        "0,0.5",
+        "--archs",
+        "3",
+        "--select-archs",
         "0",
     ];
     submit.extend(TINY);

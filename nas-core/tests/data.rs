@@ -217,7 +217,12 @@ fn gzipped_and_raw_idx_folders_load() {
 fn the_full_fashion_mnist_source_names_the_package_when_its_files_are_missing() {
     let empty = scratch("no-fmnist");
     std::fs::create_dir_all(&empty).unwrap();
-    let e = err_text(DataSource::FashionMnist { dir: Some(empty.clone()) }.load_raw());
+    let e = err_text(
+        DataSource::FashionMnist {
+            dir: Some(empty.clone()),
+        }
+        .load_raw(),
+    );
     assert!(e.contains(&empty.display().to_string()), "{e}");
     assert!(e.contains("apt-get install dataset-fashion-mnist"), "{e}");
     assert!(e.contains("scripts/fetch-fashion-mnist.sh"), "{e}");

@@ -443,4 +443,3 @@ fn kl_divergences<B: NasAutodiffBackend>(
         .map(|(arch, _)| Ok(symmetric_kl(&reference, &eval.predict(arch)?)))
         .collect()
 }
-

@@ -73,4 +73,3 @@ pub fn all_studies<B: NasAutodiffBackend>(
     }
     Ok(path)
 }
-

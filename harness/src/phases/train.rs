@@ -91,7 +91,7 @@ pub fn supernet<B: NasAutodiffBackend>(
     let dir = ctx.run.supernet(key);
     let cfg = &choice.train;
     let fresh = Supernet::<B>::new(&ctx.space, &ctx.layers, choice.init_seed, &ctx.device)
-    .context("building the supernet")?;
+        .context("building the supernet")?;
     let (model, resume, progress) = match dir.progress()? {
         Some(p) => {
             let model = load_record(fresh, dir.model_bytes(&p)?, &dir, &ctx.device)?;

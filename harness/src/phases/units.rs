@@ -11,8 +11,8 @@ use nas_core::backend::NasAutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::retrain::retrain_jobs;
-use super::standalone::{cached_standalone, standalone_key};
 use super::search::search_dir;
+use super::standalone::{cached_standalone, standalone_key};
 use super::study::{sample_jobs, study_sample};
 use super::workers::{Job, train_all};
 use super::{Ctx, OneShot, Prepared, finished_search, search, supernet, trained_supernet};

@@ -83,10 +83,13 @@ mod tests {
         let c = versus(&[0.4, 0.6, 0.8], &[0.3, 0.5, 0.7]);
         assert_eq!(c.beyond_spread, Some(false));
         assert_eq!(versus(&[0.5], &[0.4, 0.6]).beyond_spread, None);
-        let md = against_random("best one-shot accuracy", &[
-            ("random".into(), vec![0.49, 0.50, 0.51]),
-            ("evolution".into(), vec![0.59, 0.60, 0.61]),
-        ]);
+        let md = against_random(
+            "best one-shot accuracy",
+            &[
+                ("random".into(), vec![0.49, 0.50, 0.51]),
+                ("evolution".into(), vec![0.59, 0.60, 0.61]),
+            ],
+        );
         assert!(
             md.contains("| evolution | 0.1000 |") && md.contains("| yes |"),
             "{md}"

@@ -230,7 +230,10 @@ pub fn rate_table(r: &DropoutReport) -> Table {
         ("spearman_loss", "Spearman by loss [95% CI]"),
         ("one_shot", "one-shot (mean ± std)"),
         ("one_shot_range", "one-shot range"),
-        ("spearman_selection", "Spearman on the selection sample [95% CI]"),
+        (
+            "spearman_selection",
+            "Spearman on the selection sample [95% CI]",
+        ),
         ("supernet", "supernet"),
     ]);
     for x in &r.rates {

@@ -220,8 +220,11 @@ impl NoiseSources {
         if runs.len() < 3 || images == 0 {
             return None;
         }
-        let within_var =
-            runs.iter().map(|v| mean_std(&v[..k]).1.powi(2)).sum::<f64>() / runs.len() as f64;
+        let within_var = runs
+            .iter()
+            .map(|v| mean_std(&v[..k]).1.powi(2))
+            .sum::<f64>()
+            / runs.len() as f64;
         let evaluation_var = runs
             .iter()
             .flat_map(|v| v[..k].iter())
@@ -247,7 +250,12 @@ impl NoiseSources {
             }
         };
         let mut sizes = vec![images];
-        sizes.extend(other_images.iter().copied().filter(|&n| n > 0 && n != images));
+        sizes.extend(
+            other_images
+                .iter()
+                .copied()
+                .filter(|&n| n > 0 && n != images),
+        );
         let projections = sizes
             .iter()
             .flat_map(|&n| [1, 2, 3, 5, 8].map(|r| project(r, n)))
@@ -324,4 +332,3 @@ pub fn one_shot_warnings(scores: &[f64], classes: usize, examples: usize) -> Vec
     }
     w
 }
-

@@ -119,4 +119,3 @@ pub fn command_line() -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
-

@@ -325,9 +325,9 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::{Metrics, Standalone};
     use crate::reports::one_shot_warnings;
     use crate::stats::mean_std;
-    use crate::records::{Metrics, Standalone};
     use nas_core::stats::ModelStats;
 
     #[test]

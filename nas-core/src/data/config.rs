@@ -72,7 +72,8 @@ impl DataSource {
 /// Where [`DataSource::FashionMnist`] looks for the files when no folder is given, in
 /// order: Debian's `dataset-fashion-mnist` package, then `scripts/fetch-fashion-mnist.sh`'s
 /// folder (relative to the working directory).
-pub const FASHION_MNIST_DIRS: [&str; 2] = ["/usr/share/datasets/fashion-mnist", "data/fashion-mnist"];
+pub const FASHION_MNIST_DIRS: [&str; 2] =
+    ["/usr/share/datasets/fashion-mnist", "data/fashion-mnist"];
 
 /// The folder of the full Fashion-MNIST: `dir` when given (it must hold the training
 /// images), else the first of [`FASHION_MNIST_DIRS`] that holds them.
