@@ -332,3 +332,60 @@ pub fn one_shot_warnings(scores: &[f64], classes: usize, examples: usize) -> Vec
     }
     w
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noise_sources_split_the_variance_and_project_ceilings() {
+        // Three architectures, two runs each, on 1,000 images.
+        let runs = vec![vec![0.80, 0.82], vec![0.84, 0.84], vec![0.86, 0.88]];
+        let s = NoiseSources::of(&runs, 1000, &[4000]).unwrap();
+        // Within: the mean of the per-architecture sample variances (0.0002, 0, 0.0002).
+        assert!((s.within_var - 0.0004 / 3.0).abs() < 1e-12, "{s:?}");
+        // Evaluation: the mean of p(1 - p) / 1000 over the six accuracies.
+        let eval = [0.80, 0.82, 0.84, 0.84, 0.86, 0.88]
+            .iter()
+            .map(|p| p * (1.0 - p) / 1000.0)
+            .sum::<f64>()
+            / 6.0;
+        assert!((s.evaluation_var - eval).abs() < 1e-15);
+        // Here the binomial part exceeds what the runs differ by: no training part left.
+        assert_eq!(s.training_var, 0.0);
+        // Between: the variance of the means 0.81, 0.84, 0.87 is 0.0009.
+        assert!((s.between_var - 0.0009).abs() < 1e-12);
+        assert!((s.architecture_var - (0.0009 - s.within_var / 2.0)).abs() < 1e-12);
+        assert!((s.reliability - s.architecture_var / s.between_var).abs() < 1e-12);
+        // Projections: more runs or more images never lower the ceiling; four times the
+        // images is a quarter of the evaluation variance.
+        let p = |k, n| s.projection(k, n).unwrap();
+        assert!(p(2, 1000).ceiling > p(1, 1000).ceiling);
+        assert!(p(1, 4000).ceiling > p(1, 1000).ceiling);
+        let want = s.architecture_var / (s.architecture_var + eval / 4.0);
+        assert!((p(1, 4000).reliability - want).abs() < 1e-12);
+        assert_eq!(s.projections.len(), 10);
+        // Too little to say anything.
+        assert!(NoiseSources::of(&runs[..2], 1000, &[]).is_none());
+        assert!(NoiseSources::of(&[vec![0.8], vec![0.9], vec![0.7]], 1000, &[]).is_none());
+    }
+
+    #[test]
+    fn the_noise_floor_ceiling_has_an_interval_around_it() {
+        // Seeds that agree well on 12 architectures.
+        let runs: Vec<Vec<f64>> = (0..12)
+            .map(|i| {
+                let m = 0.80 + 0.004 * i as f64;
+                vec![
+                    m + 0.001 * ((i % 3) as f64 - 1.0),
+                    m - 0.001 * ((i % 2) as f64),
+                ]
+            })
+            .collect();
+        let n = NoiseFloor::of_runs(&runs, 4).unwrap();
+        let c = n.ceiling.unwrap();
+        let (lo, hi) = n.ceiling_ci95.unwrap();
+        assert!(lo <= c && c <= hi && hi <= 1.0, "{c} [{lo}, {hi}]");
+        assert!(n.sentence().contains("not a bound"));
+    }
+}
