@@ -610,10 +610,11 @@ fn ranges_section(r: &DropoutReport) -> String {
         ]);
     }
     format!(
-        "## Ranges (the paper's figure 5)\n\nOne-shot accuracies spread much wider than the \
-         stand-alone accuracies they rank: the one-shot model is a ranking, not an \
-         estimate of accuracy. `plots/figure5.svg` plots every rate on shared axes, each \
-         fitted to its own range.\n\n{}\n",
+        "## Ranges (the paper's figure 5)\n\nIn the paper, one-shot accuracies spread much \
+         wider than the stand-alone accuracies they rank: the one-shot model ranks, it \
+         does not estimate accuracy. Here, per rate, over the reported sample (\"span \
+         ratio\": the one-shot span over the stand-alone one). `plots/figure5.svg` plots \
+         every rate on shared axes, each fitted to its own quantity's range.\n\n{}\n",
         t.to_markdown()
     )
 }
