@@ -191,6 +191,9 @@ pub(crate) struct Measured {
 /// Permutations of the rate-dependence test.
 const PERMUTATIONS: usize = 2000;
 
+/// Evaluation-set sizes the noise sources are projected to, besides the measured one.
+const PROJECTED_IMAGES: [usize; 3] = [1000, 5000, 10000];
+
 /// The report of what was measured (provenance, backend, configuration hash and wall
 /// time left empty for the caller): every figure over the reported sample, the rate
 /// chosen on the selection sample (or, without one, on the reported sample's validation
@@ -277,7 +280,7 @@ pub(crate) fn analyse(m: &Measured) -> Result<DropoutReport> {
             (
                 NoiseFloor::of_runs(&accuracy_by_net, seed),
                 by_supernet,
-                NoiseSources::of(&accuracy_by_net, m.validation_images, &[]),
+                NoiseSources::of(&accuracy_by_net, m.validation_images, &PROJECTED_IMAGES),
             )
         } else {
             (None, Vec::new(), None)
@@ -336,7 +339,6 @@ pub(crate) fn analyse(m: &Measured) -> Result<DropoutReport> {
     let (largest_standalone, largest_params) = group(&params);
     let by_seed: Vec<Vec<f64>> = archs.iter().map(|a| a.standalone.clone()).collect();
     let test_by_seed: Vec<Vec<f64>> = archs.iter().map(|a| a.test.clone()).collect();
-    let others = [1000, 5000, 10000];
     Ok(DropoutReport {
         backend: String::new(),
         seed,
@@ -353,8 +355,8 @@ pub(crate) fn analyse(m: &Measured) -> Result<DropoutReport> {
         rate_test: stats::rate_permutation_test(&reported_scores, &test_means, PERMUTATIONS, seed)?,
         macs_vs_standalone: Some(agree(&macs, &test_means)?),
         test_noise: NoiseFloor::of_runs(&test_by_seed, seed),
-        sources: NoiseSources::of(&by_seed, m.validation_images, &others),
-        test_sources: NoiseSources::of(&test_by_seed, m.test_images, &others),
+        sources: NoiseSources::of(&by_seed, m.validation_images, &PROJECTED_IMAGES),
+        test_sources: NoiseSources::of(&test_by_seed, m.test_images, &PROJECTED_IMAGES),
         validation_images: m.validation_images,
         test_images: m.test_images,
         chosen,
