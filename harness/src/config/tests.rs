@@ -34,6 +34,27 @@ fn the_shipped_default_file_is_the_defaults() {
 }
 
 #[test]
+fn the_shipped_study_design_is_a_valid_configuration() {
+    // configs/fmnist-full.toml, checked as a user file on top of the defaults (the data
+    // itself is loaded only when a command runs).
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/fmnist-full.toml");
+    let c = Config::resolve(&Sources {
+        base: None,
+        quick: false,
+        file: Some(&path),
+        overrides: &[],
+    })
+    .unwrap();
+    assert_eq!(
+        c.data.source,
+        nas_core::data::DataSource::FashionMnist { dir: None }
+    );
+    assert_eq!((c.study.archs, c.study.select_archs), (50, 30));
+    assert!(c.retrain.seeds >= 3 && c.study.supernet_seeds >= 2);
+    assert_eq!(c.data.test_limit, Some(10000));
+}
+
+#[test]
 fn defaults_round_trip_through_toml() {
     let c = Config::default();
     let text = c.to_toml().unwrap();
