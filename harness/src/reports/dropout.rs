@@ -450,7 +450,7 @@ fn one_shot_noise_section(r: &DropoutReport) -> String {
         ("seed_to_seed", "supernet 1 vs 2: Spearman [95% CI]"),
         ("seed_std", "std between supernets"),
         ("between_std", "std between architectures"),
-        ("ceiling", "one-shot ceiling"),
+        ("ceiling", "one-shot ceiling [95% CI]"),
         ("both", "ceiling with stand-alone noise"),
     ]);
     let standalone = r.noise.as_ref().and_then(|n| n.ceiling);
@@ -462,7 +462,7 @@ fn one_shot_noise_section(r: &DropoutReport) -> String {
             Cell::text(n.seed_to_seed.spearman.text()),
             Cell::Num(n.seed_std, 4),
             Cell::Num(n.between_std, 4),
-            Cell::opt(n.ceiling, 2),
+            Cell::text(n.ceiling_text()),
             Cell::opt(n.ceiling.zip(standalone).map(|(a, b)| a * b), 2),
         ]);
     }

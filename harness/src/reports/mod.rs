@@ -133,6 +133,15 @@ impl NoiseFloor {
         })
     }
 
+    /// `0.89 [0.71, 0.97]`, `0.89` without an interval, or `n/a`.
+    pub fn ceiling_text(&self) -> String {
+        match (self.ceiling, self.ceiling_ci95) {
+            (Some(c), Some((lo, hi))) => format!("{c:.2} [{lo:.2}, {hi:.2}]"),
+            (Some(c), None) => format!("{c:.2}"),
+            _ => "n/a".to_string(),
+        }
+    }
+
     /// What the noise floor says, in a sentence.
     pub fn sentence(&self) -> String {
         format!(
