@@ -13,6 +13,7 @@ use nas_core::backend::NasAutodiffBackend;
 use super::{Ctx, OneShot, retrain_one, search, supernet};
 use crate::plots::plot_curves;
 use crate::records::{Role, best_of};
+use crate::reports::Provenance;
 use crate::reports::compare::{Comparison, SearchResult, comparison_markdown};
 use crate::stats::best_so_far;
 
@@ -59,6 +60,7 @@ pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>, retrain_winners: bool) -> Re
         supernet: ctx.supernet.key.clone(),
         winners_trained: retrain_winners,
         searches,
+        provenance: Provenance::here(),
     };
     let (md, rows, summary) = comparison_markdown(&comparison);
     plot_curves(

@@ -5,6 +5,8 @@ use crate::plots::Curve;
 use crate::records::{Evaluated, Standalone};
 use crate::stats::{mean_difference_test, mean_std};
 
+use super::Provenance;
+
 /// One search of a comparison, as the phase returns it.
 #[derive(Debug, Clone)]
 pub struct SearchResult {
@@ -34,6 +36,8 @@ pub struct Comparison {
     pub winners_trained: bool,
     /// The searches, strategy by strategy, seed by seed.
     pub searches: Vec<SearchResult>,
+    /// Where it comes from.
+    pub provenance: Provenance,
 }
 
 impl Comparison {
@@ -136,12 +140,16 @@ pub fn comparison_markdown(c: &Comparison) -> (String, Table, Table) {
     };
     let md = format!(
         "# Strategy comparison\n\n{} evaluations per search, seeds {:?}, the same supernet \
-         ({}).\n\n{}\n{}{winners}\nCurves: `curves.svg`. Per search: `results.csv`.\n",
+         ({}).\n\n{}\n{}{winners}\nCurves: `curves.svg`. Per search: `results.csv`. \
+         Written by `nas` {} on {} (CPU extensions `{}`).\n",
         c.budget,
         c.seeds,
         c.supernet,
         summary.to_markdown(),
-        against_random("best one-shot accuracy after the whole budget", &finals)
+        against_random("best one-shot accuracy after the whole budget", &finals),
+        c.provenance.version,
+        c.provenance.machine,
+        c.provenance.cpu,
     );
     (md, rows, summary)
 }
