@@ -13,6 +13,17 @@ fn resolve(overrides: &[&str]) -> Result<Config> {
     })
 }
 
+/// The configuration of a user file `path` on top of the defaults.
+fn from_file(path: &std::path::Path) -> Config {
+    Config::resolve(&Sources {
+        base: None,
+        quick: false,
+        file: Some(path),
+        overrides: &[],
+    })
+    .unwrap()
+}
+
 #[test]
 fn the_shipped_default_file_is_the_defaults() {
     let text = include_str!("../../../configs/default.toml");
@@ -23,13 +34,7 @@ fn the_shipped_default_file_is_the_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("default.toml");
     std::fs::write(&path, text).unwrap();
-    let c = Config::resolve(&Sources {
-        base: None,
-        quick: false,
-        file: Some(&path),
-        overrides: &[],
-    })
-    .unwrap();
+    let c = from_file(&path);
     assert_eq!(c, Config::default());
 }
 
@@ -38,13 +43,7 @@ fn the_shipped_study_design_is_a_valid_configuration() {
     // configs/fmnist-full.toml, checked as a user file on top of the defaults (the data
     // itself is loaded only when a command runs).
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/fmnist-full.toml");
-    let c = Config::resolve(&Sources {
-        base: None,
-        quick: false,
-        file: Some(&path),
-        overrides: &[],
-    })
-    .unwrap();
+    let c = from_file(&path);
     assert_eq!(
         c.data.source,
         nas_core::data::DataSource::FashionMnist { dir: None }
