@@ -14,7 +14,7 @@ fn resolve(overrides: &[&str]) -> Result<Config> {
 }
 
 /// The configuration of a user file `path` on top of the defaults.
-fn from_file(path: &std::path::Path) -> Config {
+fn user_file(path: &std::path::Path) -> Config {
     Config::resolve(&Sources {
         base: None,
         quick: false,
@@ -34,7 +34,7 @@ fn the_shipped_default_file_is_the_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("default.toml");
     std::fs::write(&path, text).unwrap();
-    let c = from_file(&path);
+    let c = user_file(&path);
     assert_eq!(c, Config::default());
 }
 
@@ -43,7 +43,7 @@ fn the_shipped_study_design_is_a_valid_configuration() {
     // configs/fmnist-full.toml, checked as a user file on top of the defaults (the data
     // itself is loaded only when a command runs).
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/fmnist-full.toml");
-    let c = from_file(&path);
+    let c = user_file(&path);
     assert_eq!(
         c.data.source,
         nas_core::data::DataSource::FashionMnist { dir: None }
