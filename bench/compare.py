@@ -40,7 +40,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--backend", default="flex", choices=["flex", "ndarray"])
+    ap.add_argument("--backend", default="flex", choices=["flex", "ndarray", "tch"])
     ap.add_argument("--json", help="also write every measurement here")
     args = ap.parse_args()
 

@@ -35,6 +35,14 @@ fn main() {
             println!("cargo:rerun-if-changed={dir}/{head}");
         }
     }
+    // With the LibTorch backend: record where libtorch is as the binary's rpath, so that
+    // `nas` runs without LD_LIBRARY_PATH (scripts/setup-libtorch.sh sets the variable).
+    println!("cargo:rerun-if-env-changed=NAS_LIBTORCH_LIB");
+    if std::env::var_os("CARGO_FEATURE_TCH").is_some()
+        && let Ok(lib) = std::env::var("NAS_LIBTORCH_LIB")
+    {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    }
     for src in ["src", "../nas-core/src", "../backends/src", "../strategies"] {
         println!("cargo:rerun-if-changed={src}");
     }

@@ -7,8 +7,10 @@
 //! driver such as lavapipe) or `wgpu:default` (whatever wgpu picks); `wgpu:N` is discrete
 //! GPU N.
 //!
+//! LibTorch (`tch`) runs on the CPU (`tch` or `tch:cpu`) or a CUDA GPU (`tch:cuda:N`).
+//!
 //! Cargo features decide which backends are compiled in: `ndarray` and `flex` (CPU) by
-//! default, `wgpu` and `cuda` on request. Asking for one that is not compiled in is an
+//! default, `wgpu`, `cuda` and `tch` on request. Asking for one that is not compiled in is an
 //! error that lists those that are.
 
 use std::fmt;
@@ -29,15 +31,18 @@ pub enum BackendKind {
     Wgpu,
     /// burn's CUDA backend (the driver is loaded at run time).
     Cuda,
+    /// burn's LibTorch backend, with libtorch's own convolution backward (CPU or CUDA).
+    Tch,
 }
 
 impl BackendKind {
     /// Every backend family, compiled in or not.
-    pub const ALL: [BackendKind; 4] = [
+    pub const ALL: [BackendKind; 5] = [
         BackendKind::Flex,
         BackendKind::NdArray,
         BackendKind::Wgpu,
         BackendKind::Cuda,
+        BackendKind::Tch,
     ];
 
     /// The name users type.
@@ -47,6 +52,7 @@ impl BackendKind {
             BackendKind::Flex => "flex",
             BackendKind::Wgpu => "wgpu",
             BackendKind::Cuda => "cuda",
+            BackendKind::Tch => "tch",
         }
     }
 
@@ -57,6 +63,34 @@ impl BackendKind {
             BackendKind::Flex => cfg!(feature = "flex"),
             BackendKind::Wgpu => cfg!(feature = "wgpu"),
             BackendKind::Cuda => cfg!(feature = "cuda"),
+            BackendKind::Tch => cfg!(feature = "tch"),
+        }
+    }
+
+    /// Where it runs, in a few words (for `nas backends`).
+    pub fn devices(self) -> &'static str {
+        match self {
+            BackendKind::NdArray | BackendKind::Flex => "CPU",
+            BackendKind::Wgpu => "GPU, devices :0, :1, ... (:cpu for a software Vulkan driver)",
+            BackendKind::Cuda => "GPU, devices :0, :1, ...",
+            BackendKind::Tch => "CPU (tch:cpu) or CUDA GPU (tch:cuda:0, ...)",
+        }
+    }
+
+    /// The adapter kinds it takes (see [`Adapter`]), and the one it uses when none is given.
+    fn adapters(self) -> (&'static [Adapter], Adapter) {
+        match self {
+            BackendKind::Wgpu => (
+                &[
+                    Adapter::Integrated,
+                    Adapter::Virtual,
+                    Adapter::Cpu,
+                    Adapter::Default,
+                ],
+                Adapter::Discrete,
+            ),
+            BackendKind::Tch => (&[Adapter::Cpu, Adapter::Cuda], Adapter::Cpu),
+            _ => (&[], Adapter::Discrete),
         }
     }
 
@@ -74,7 +108,8 @@ pub fn available() -> Vec<BackendKind> {
         .collect()
 }
 
-/// Which kind of wgpu adapter to use (other backends ignore it).
+/// Which kind of device to use: wgpu's adapter kinds, and LibTorch's CPU or CUDA (other
+/// backends ignore it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Adapter {
     /// A discrete GPU (the default, as `wgpu:N`).
@@ -88,21 +123,31 @@ pub enum Adapter {
     Cpu,
     /// The adapter wgpu picks by itself (`wgpu:default`).
     Default,
+    /// A CUDA GPU through LibTorch (`tch:cuda:N`).
+    Cuda,
 }
 
 impl Adapter {
-    const NAMED: [(&'static str, Adapter); 4] = [
+    const NAMED: [(&'static str, Adapter); 5] = [
         ("integrated", Adapter::Integrated),
         ("virtual", Adapter::Virtual),
         ("cpu", Adapter::Cpu),
         ("default", Adapter::Default),
+        ("cuda", Adapter::Cuda),
     ];
+
+    fn word(self) -> &'static str {
+        Adapter::NAMED
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map_or("", |(w, _)| w)
+    }
 
     /// Whether the adapter kind has several devices, told apart by an index.
     pub fn indexed(self) -> bool {
         matches!(
             self,
-            Adapter::Discrete | Adapter::Integrated | Adapter::Virtual
+            Adapter::Discrete | Adapter::Integrated | Adapter::Virtual | Adapter::Cuda
         )
     }
 }
@@ -121,10 +166,10 @@ pub struct BackendSpec {
 impl fmt::Display for BackendSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.kind.name();
-        match Adapter::NAMED.iter().find(|(_, a)| *a == self.adapter) {
-            None => write!(f, "{name}:{}", self.index),
-            Some((word, a)) if a.indexed() => write!(f, "{name}:{word}:{}", self.index),
-            Some((word, _)) => write!(f, "{name}:{word}"),
+        match (self.adapter, self.adapter.word()) {
+            (_, "") => write!(f, "{name}:{}", self.index),
+            (a, word) if a.indexed() => write!(f, "{name}:{word}:{}", self.index),
+            (_, word) => write!(f, "{name}:{word}"),
         }
     }
 }
@@ -187,21 +232,31 @@ impl FromStr for BackendSpec {
         let mut parts = s.trim().split(':');
         let name = parts.next().unwrap_or("");
         let mut rest: Vec<&str> = parts.collect();
+        let kind = BackendKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name.to_ascii_lowercase());
+        let (allowed, default) = kind.map_or((&[][..], Adapter::Discrete), |k| k.adapters());
         let adapter = match rest.first() {
             Some(word) => match Adapter::NAMED
                 .iter()
                 .find(|(w, _)| w.eq_ignore_ascii_case(word))
             {
                 Some((_, a)) => {
-                    if !name.eq_ignore_ascii_case("wgpu") {
-                        return Err(bad(format!("adapter kinds ('{word}') are for wgpu only")));
+                    if !allowed.contains(a) {
+                        return Err(bad(format!(
+                            "'{word}' is not a device kind of '{name}' (adapter kinds are for \
+                             wgpu: integrated, virtual, cpu, default; and tch: cpu, cuda)"
+                        )));
                     }
                     rest.remove(0);
                     *a
                 }
-                None => Adapter::Discrete,
+                None if kind == Some(BackendKind::Tch) => {
+                    return Err(bad("LibTorch devices are 'tch:cpu' and 'tch:cuda:N'".into()));
+                }
+                None => default,
             },
-            None => Adapter::Discrete,
+            None => default,
         };
         let index = match rest.as_slice() {
             [] => 0,
@@ -211,12 +266,9 @@ impl FromStr for BackendSpec {
             [i] => return Err(bad(format!("'{i}': this adapter kind takes no index"))),
             _ => return Err(bad("too many ':' parts".into())),
         };
-        let kind = BackendKind::ALL
-            .into_iter()
-            .find(|k| k.name() == name.to_ascii_lowercase())
-            .ok_or_else(|| BackendError::Unknown {
-                given: s.to_string(),
-            })?;
+        let kind = kind.ok_or_else(|| BackendError::Unknown {
+            given: s.to_string(),
+        })?;
         if !kind.compiled() {
             return Err(BackendError::NotCompiled { name: kind.name() });
         }
@@ -330,6 +382,44 @@ pub fn run<T: BackendTask>(spec: BackendSpec, task: T) -> Result<T::Output, Back
                 let device = CudaDevice::new(spec.index);
                 probe::<Cuda>(spec, &device)?;
                 return Ok(task.run::<Autodiff<Cuda>>(device));
+            }
+        }
+        BackendKind::Tch => {
+            #[cfg(feature = "tch")]
+            {
+                use burn::backend::{Autodiff, LibTorch, libtorch::LibTorchDevice};
+                use nas_core::backend::libtorch;
+                // libtorch's threads follow rayon's setting (workers and Slurm tasks set it).
+                if let Some(n) = std::env::var("RAYON_NUM_THREADS")
+                    .ok()
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                {
+                    libtorch::set_threads(n);
+                }
+                let device = match spec.adapter {
+                    crate::Adapter::Cuda => {
+                        let found = libtorch::cuda_devices();
+                        if spec.index >= found {
+                            return Err(BackendError::NoDevice {
+                                spec: spec.to_string(),
+                                detail: if found == 0 {
+                                    "libtorch sees no CUDA device (no GPU or driver, or a \
+                                     CPU-only PyTorch)"
+                                        .into()
+                                } else {
+                                    format!(
+                                        "libtorch sees {found} CUDA device(s), :0 to :{}",
+                                        found - 1
+                                    )
+                                },
+                            });
+                        }
+                        LibTorchDevice::Cuda(spec.index)
+                    }
+                    _ => LibTorchDevice::Cpu,
+                };
+                probe::<LibTorch<f32>>(spec, &device)?;
+                return Ok(task.run::<Autodiff<LibTorch<f32>>>(device));
             }
         }
     }

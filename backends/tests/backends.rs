@@ -37,7 +37,7 @@ fn specs_parse_and_bad_ones_are_clear_errors() {
     let msg = "flex:x".parse::<BackendSpec>().unwrap_err().to_string();
     assert!(msg.contains("'x' is not a device index"), "{msg}");
     let msg = "flex:cpu".parse::<BackendSpec>().unwrap_err().to_string();
-    assert!(msg.contains("for wgpu only"), "{msg}");
+    assert!(msg.contains("not a device kind of 'flex'"), "{msg}");
     let msg = "flex:0:1".parse::<BackendSpec>().unwrap_err().to_string();
     assert!(msg.contains("too many"), "{msg}");
     if BackendKind::Wgpu.compiled() {
@@ -59,7 +59,26 @@ fn specs_parse_and_bad_ones_are_clear_errors() {
         let msg = "wgpu:cpu:1".parse::<BackendSpec>().unwrap_err().to_string();
         assert!(msg.contains("takes no index"), "{msg}");
     }
-    for gpu in [BackendKind::Wgpu, BackendKind::Cuda] {
+    if BackendKind::Tch.compiled() {
+        let s: BackendSpec = "tch".parse().unwrap();
+        assert_eq!(
+            (s.adapter, s.to_string().as_str()),
+            (Adapter::Cpu, "tch:cpu")
+        );
+        let s: BackendSpec = "tch:cuda:1".parse().unwrap();
+        assert_eq!((s.adapter, s.index), (Adapter::Cuda, 1));
+        assert_eq!(s.to_string(), "tch:cuda:1");
+        let msg = "tch:0".parse::<BackendSpec>().unwrap_err().to_string();
+        assert!(msg.contains("'tch:cpu' and 'tch:cuda:N'"), "{msg}");
+        let msg = "tch:integrated"
+            .parse::<BackendSpec>()
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("not a device kind of 'tch'"), "{msg}");
+    }
+    let msg = "cuda:cpu".parse::<BackendSpec>().unwrap_err().to_string();
+    assert!(msg.contains("not a device kind of 'cuda'"), "{msg}");
+    for gpu in [BackendKind::Wgpu, BackendKind::Cuda, BackendKind::Tch] {
         if !gpu.compiled() {
             let msg = gpu.name().parse::<BackendSpec>().unwrap_err().to_string();
             assert!(
@@ -98,7 +117,7 @@ impl BackendTask for Invariant {
 fn core_invariant_holds_on_every_compiled_backend() {
     for kind in available() {
         let spec: BackendSpec = kind.name().parse().unwrap();
-        if !kind.is_cpu() {
+        if !kind.is_cpu() && kind != BackendKind::Tch {
             continue; // GPU backends need a device; the GPU check script covers them.
         }
         let diff = run(spec, Invariant).unwrap();

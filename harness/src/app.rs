@@ -398,11 +398,7 @@ pub fn run(command: Command, ui: Ui) -> Result<()> {
         }
         Command::Backends => {
             for (i, k) in nas_backends::available().iter().enumerate() {
-                let note = if k.is_cpu() {
-                    "CPU"
-                } else {
-                    "GPU, devices :0, :1, ..."
-                };
+                let note = k.devices();
                 println!(
                     "{:<8} {note}{}",
                     k.name(),

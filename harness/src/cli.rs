@@ -103,7 +103,7 @@ pub struct RunArgs {
     /// The run directory (created if missing; an existing one is resumed).
     #[arg(long, short, default_value = "runs/default")]
     pub out: PathBuf,
-    /// Backend and device, e.g. `flex`, `ndarray`, `wgpu:0`, `cuda:1` (`nas backends`).
+    /// Backend and device, e.g. `flex`, `ndarray`, `wgpu:0`, `cuda:1`, `tch:cpu` (`nas backends`).
     #[arg(long, short, default_value = "flex")]
     pub backend: String,
 }

@@ -115,8 +115,18 @@ fn utc_now() -> String {
 }
 
 fn is_gpu(backend: &str) -> bool {
-    let name = backend.split(':').next().unwrap_or("");
-    matches!(name, "cuda" | "wgpu")
+    let parts: Vec<String> = backend
+        .split(':')
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect();
+    match parts.first().map(String::as_str) {
+        Some("cuda") => true,
+        // wgpu:cpu is a software Vulkan driver.
+        Some("wgpu") => parts.get(1).is_none_or(|a| a != "cpu"),
+        // LibTorch runs on the CPU unless asked for CUDA.
+        Some("tch") => parts.get(1).is_some_and(|a| a == "cuda"),
+        _ => false,
+    }
 }
 
 /// The batch script of an array of `n` units.
@@ -528,4 +538,25 @@ pub fn task(
     let prep = Prepared::new(cfg, crate::rundir::RunDir::new(run), ui, backend.into())?;
     tracing::info!("unit {index}: {}", unit.describe());
     Ok((unit, prep))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_gpu;
+
+    #[test]
+    fn gpu_resources_only_for_backends_on_a_gpu() {
+        for gpu in [
+            "cuda",
+            "cuda:1",
+            "wgpu:0",
+            "wgpu:integrated:0",
+            "tch:cuda:0",
+        ] {
+            assert!(is_gpu(gpu), "{gpu}");
+        }
+        for cpu in ["flex", "ndarray", "wgpu:cpu", "tch", "tch:cpu"] {
+            assert!(!is_gpu(cpu), "{cpu}");
+        }
+    }
 }

@@ -39,25 +39,26 @@ fn train_and_search(dir: &Path, backend: &str) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn flex_and_ndarray_sample_the_same_architectures_and_score_them_alike() {
+/// Trains and searches the tiny run on backends `a` and `b` and checks that they sample the
+/// same architectures, score them within the tolerances, and key their supernets alike.
+fn same_run_on(a: &str, b: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let flex = train_and_search(&tmp.path().join("flex"), "flex");
-    let ndarray = train_and_search(&tmp.path().join("ndarray"), "ndarray");
-    assert_eq!(flex.len(), ndarray.len());
+    let first = train_and_search(&tmp.path().join("a"), a);
+    let second = train_and_search(&tmp.path().join("b"), b);
+    assert_eq!(first.len(), second.len());
     let (mut loss, mut images) = (0f64, 0f64);
-    for (a, b) in flex.iter().zip(&ndarray) {
+    for (x, y) in first.iter().zip(&second) {
         assert_eq!(
-            a["arch"], b["arch"],
+            x["arch"], y["arch"],
             "the same seed samples the same architectures"
         );
-        loss = loss.max((a["loss"].as_f64().unwrap() - b["loss"].as_f64().unwrap()).abs());
-        let n = a["examples"].as_f64().unwrap();
+        loss = loss.max((x["loss"].as_f64().unwrap() - y["loss"].as_f64().unwrap()).abs());
+        let n = x["examples"].as_f64().unwrap();
         images = images
-            .max((a["accuracy"].as_f64().unwrap() - b["accuracy"].as_f64().unwrap()).abs() * n);
+            .max((x["accuracy"].as_f64().unwrap() - y["accuracy"].as_f64().unwrap()).abs() * n);
     }
     eprintln!(
-        "flex vs ndarray after 3 steps: max |one-shot loss difference| {loss:.2e}, \
+        "{a} vs {b} after 3 steps: max |one-shot loss difference| {loss:.2e}, \
          max |accuracy difference| {images:.0} images"
     );
     assert!(loss <= LOSS_TOLERANCE, "one-shot losses differ by {loss}");
@@ -69,5 +70,35 @@ fn flex_and_ndarray_sample_the_same_architectures_and_score_them_alike() {
     let key = |dir: &str| {
         read_json(&common::only_dir(&tmp.path().join(dir), "supernet", "").join("setup.json"))
     };
-    assert_eq!(key("flex"), key("ndarray"));
+    assert_eq!(key("a"), key("b"));
+}
+
+#[test]
+fn flex_and_ndarray_sample_the_same_architectures_and_score_them_alike() {
+    same_run_on("flex", "ndarray");
+}
+
+/// LibTorch (with libtorch's convolution backward) against Flex, within the same tolerances.
+#[cfg(feature = "tch")]
+#[test]
+fn flex_and_libtorch_sample_the_same_architectures_and_score_them_alike() {
+    same_run_on("flex", "tch:cpu");
+}
+
+/// `tch:cuda:N` where libtorch sees no GPU: a clear error, before anything is written.
+#[cfg(feature = "tch")]
+#[test]
+fn libtorch_without_a_gpu_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cuda");
+    let out = nas()
+        .args(["run", "--quick", "-q", "--backend", "tch:cuda:7", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // "libtorch sees no CUDA device", or on a GPU machine "libtorch sees 1 CUDA device(s)".
+    assert!(stderr.contains("libtorch sees"), "{stderr}");
 }

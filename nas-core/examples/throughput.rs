@@ -9,7 +9,7 @@
 //! - `standalone`: a stand-alone train step of the same architecture.
 //!
 //! ```text
-//! cargo run --release -p nas-core --example throughput -- [flex|ndarray] [bench|default] [SECONDS]
+//! cargo run --release -p nas-core --example throughput -- [flex|ndarray|tch] [bench|default] [SECONDS]
 //! ```
 //!
 //! `bench` is 28x28x1 images with F = 16; `default` is what `nas run` trains (14x14x1, F = 8).
@@ -209,8 +209,15 @@ fn main() {
         match backend {
             "flex" => measure::<Autodiff<Flex>>(backend, size, seconds),
             "ndarray" => measure::<Autodiff<NdArray>>(backend, size, seconds),
+            #[cfg(feature = "tch")]
+            "tch" => {
+                nas_core::backend::libtorch::set_threads(rayon_threads());
+                measure::<Autodiff<burn::backend::LibTorch<f32>>>(backend, size, seconds)
+            }
             other => {
-                eprintln!("unknown backend '{other}': use flex or ndarray");
+                eprintln!(
+                    "unknown backend '{other}': use flex, ndarray or (with --features tch) tch"
+                );
                 std::process::exit(2);
             }
         }

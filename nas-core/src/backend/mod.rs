@@ -64,6 +64,46 @@ pub trait NasBackend: Backend {
         grouped_weight_backward::<Self>(x, output_grad, kernel)
     }
 
+    /// Both gradients of [`NasBackend::depthwise_conv2d`] at once, `[x, weight]`, each
+    /// computed only where `wants` asks for it. The default calls
+    /// [`NasBackend::depthwise_conv2d_x_backward`] and
+    /// [`NasBackend::depthwise_conv2d_weight_backward`]; a backend with one native call
+    /// for both (LibTorch's convolution backward) overrides this.
+    fn depthwise_conv2d_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        wants: [bool; 2],
+    ) -> [Option<FloatTensor<Self>>; 2] {
+        let [_, _, kh, kw] = weight.shape().dims();
+        let dw = wants[1]
+            .then(|| Self::depthwise_conv2d_weight_backward(x, output_grad.clone(), [kh, kw]));
+        let dx = wants[0].then(|| Self::depthwise_conv2d_x_backward(weight, output_grad));
+        [dx, dw]
+    }
+
+    /// Both gradients of [`NasBackend::dense_conv2d`] at once, `[x, weight]`, as
+    /// [`NasBackend::depthwise_conv2d_backward`] does for the depthwise convolution.
+    fn dense_conv2d_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+        wants: [bool; 2],
+    ) -> [Option<FloatTensor<Self>>; 2] {
+        let shape = weight.shape().dims();
+        let dw = wants[1].then(|| {
+            Self::dense_conv2d_weight_backward(
+                x.clone(),
+                output_grad.clone(),
+                shape,
+                options.clone(),
+            )
+        });
+        let dx = wants[0].then(|| Self::dense_conv2d_x_backward(x, weight, output_grad, options));
+        [dx, dw]
+    }
+
     /// A dense convolution (`groups = 1`, no bias): burn's forward.
     fn dense_conv2d(
         x: FloatTensor<Self>,
@@ -232,15 +272,15 @@ impl<B: NasBackend> Backward<B, 2> for DepthwiseBackward {
         let [node_x, node_weight] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (x_state, weight_state) = ops.state;
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
-        let [_, _, kh, kw] = weight.shape().dims();
-        if let Some(node) = node_weight {
-            let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
-            let g = B::depthwise_conv2d_weight_backward(x, grad.clone(), [kh, kw]);
+        let wants = [node_x.is_some(), node_weight.is_some()];
+        let [dx, dw] = B::depthwise_conv2d_backward(x, weight, grad, wants);
+        if let (Some(node), Some(g)) = (node_weight, dw) {
             grads.register::<B>(node.id, g);
         }
-        if let Some(node) = node_x {
-            grads.register::<B>(node.id, B::depthwise_conv2d_x_backward(weight, grad));
+        if let (Some(node), Some(g)) = (node_x, dx) {
+            grads.register::<B>(node.id, g);
         }
     }
 }
@@ -339,14 +379,12 @@ impl<B: NasBackend> Backward<B, 2> for DenseBackward {
         let (x_state, weight_state, options) = ops.state;
         let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
-        if let Some(node) = node_weight {
-            let shape = weight.shape().dims();
-            let g =
-                B::dense_conv2d_weight_backward(x.clone(), grad.clone(), shape, options.clone());
+        let wants = [node_x.is_some(), node_weight.is_some()];
+        let [dx, dw] = B::dense_conv2d_backward(x, weight, grad, options, wants);
+        if let (Some(node), Some(g)) = (node_weight, dw) {
             grads.register::<B>(node.id, g);
         }
-        if let Some(node) = node_x {
-            let g = B::dense_conv2d_x_backward(x, weight, grad, options);
+        if let (Some(node), Some(g)) = (node_x, dx) {
             grads.register::<B>(node.id, g);
         }
     }
@@ -387,6 +425,9 @@ impl NasBackend for burn::backend::Wgpu {}
 
 #[cfg(feature = "cuda")]
 impl NasBackend for burn::backend::Cuda {}
+
+#[cfg(feature = "tch")]
+pub mod libtorch;
 
 fn to_host<B: Backend>(t: FloatTensor<B>) -> (Vec<f32>, [usize; 4]) {
     let t = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(t));
