@@ -365,7 +365,10 @@ pub fn run<T: BackendTask>(spec: BackendSpec, task: T) -> Result<T::Output, Back
             {
                 use burn::backend::{Autodiff, Wgpu, wgpu::WgpuDevice};
                 let device = match spec.adapter {
-                    crate::Adapter::Discrete => WgpuDevice::DiscreteGpu(spec.index),
+                    // `wgpu:cuda` does not parse; a spec built by hand with it means a GPU.
+                    crate::Adapter::Discrete | crate::Adapter::Cuda => {
+                        WgpuDevice::DiscreteGpu(spec.index)
+                    }
                     crate::Adapter::Integrated => WgpuDevice::IntegratedGpu(spec.index),
                     crate::Adapter::Virtual => WgpuDevice::VirtualGpu(spec.index),
                     crate::Adapter::Cpu => WgpuDevice::Cpu,
