@@ -211,6 +211,12 @@ fn finish<B: NasAutodiffBackend>(
         "one-shot vs stand-alone over the uniformly sampled architectures: {}",
         report.correlation.text()
     );
+    if report.correlation.n < crate::reports::run::FEW {
+        println!(
+            "  (n = {}: too few to tell any correlation from noise; retrain.random_k = 30 or more measures it)",
+            report.correlation.n
+        );
+    }
     println!("report: {}", summary.display());
     Ok(())
 }

@@ -62,7 +62,7 @@ fn init_logs(cli: &cli::Cli) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("nas={level},warn")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| ui::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .with_timer(tracing_subscriber::fmt::time::uptime())

@@ -1,8 +1,10 @@
 //! Progress bars (hidden when stderr is not a terminal, or with `--quiet`).
 
+use std::io::Write;
 use std::ops::ControlFlow;
+use std::sync::LazyLock;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nas_core::train::{EpochInfo, StepInfo, TrainHook};
 
 /// Makes progress bars.
@@ -16,12 +18,9 @@ impl Ui {
     /// A bar of `len` units labelled `what`. indicatif draws nothing when stderr is not
     /// a terminal, so logs and CI output stay clean.
     pub fn bar(&self, len: usize, what: &str) -> ProgressBar {
-        let target = if self.quiet {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        };
-        let bar = ProgressBar::with_draw_target(Some(len as u64), target);
+        let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::hidden());
+        // Shown bars live in one set, below which log lines are printed (see `LogWriter`).
+        let bar = if self.quiet { bar } else { BARS.add(bar) };
         let style = ProgressStyle::with_template(
             "{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
         )
@@ -30,6 +29,27 @@ impl Ui {
         bar.set_style(style);
         bar.set_prefix(what.to_string());
         bar
+    }
+}
+
+/// Every shown progress bar: log lines are printed above them, not through them.
+static BARS: LazyLock<MultiProgress> = LazyLock::new(MultiProgress::new);
+
+/// stderr for the logs: the bars are cleared while a line is written and drawn again below
+/// it, so a terminal shows each log line once and the bars only where they are.
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        BARS.suspend(|| std::io::stderr().write(buf))
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        BARS.suspend(|| std::io::stderr().write_all(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

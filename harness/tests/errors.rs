@@ -326,3 +326,25 @@ fn every_bad_input_in_docs_errors_md_gives_its_error_and_loses_nothing() {
         rows.len() - ran
     );
 }
+
+/// README.md gives the number of rows; it must be the table's.
+#[test]
+fn the_readme_counts_the_rows_of_docs_errors_md() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let tail = readme
+        .split("`docs/errors.md` lists ")
+        .nth(1)
+        .expect("README.md says how many bad inputs docs/errors.md lists");
+    let stated: usize = tail
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number after 'lists'");
+    assert_eq!(
+        stated,
+        rows().len(),
+        "README.md says docs/errors.md lists {stated} bad inputs"
+    );
+}

@@ -6,6 +6,7 @@
 
 use nas_harness::config::{Config, Sources};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 /// Every key of the default configuration (`a.b.c`), the keys overrides most often name.
 fn keys() -> Vec<String> {
@@ -86,8 +87,12 @@ fn check(cfg: &Config) {
 }
 
 proptest! {
+    // PROPTEST_CASES sets the number of cases. A failing input is saved in the
+    // regressions file beside this one (committed), and replayed first on every run.
     #![proptest_config(ProptestConfig {
-        failure_persistence: None,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions"
+        ))),
         ..ProptestConfig::default()
     })]
 

@@ -5,6 +5,7 @@
 
 use nas_core::data::{parse_cifar, parse_idx};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 /// An IDX header of unsigned bytes with `dims` dimensions of the given sizes, then a
 /// payload of `payload` bytes.
@@ -27,9 +28,12 @@ fn idx_bytes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    // PROPTEST_CASES sets the number of cases; no regression files in the source tree.
+    // PROPTEST_CASES sets the number of cases. A failing input is saved in the
+    // regressions file beside this one (committed), and replayed first on every run.
     #![proptest_config(ProptestConfig {
-        failure_persistence: None,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions"
+        ))),
         ..ProptestConfig::default()
     })]
 
@@ -64,4 +68,20 @@ proptest! {
             prop_assert!(d.labels.iter().all(|&l| l < 10));
         }
     }
+}
+
+/// What the fuzzer found once (saved in fuzz_data.proptest-regressions): an IDX header
+/// whose dimensions' product overflows. It is an error naming the file, not a panic.
+#[test]
+fn idx_header_whose_size_overflows_is_an_error() {
+    let bytes = [0, 0, 8, 3, 0, 0, 0, 2, 131, 34, 55, 221, 249, 225, 231, 131];
+    let err = parse_idx("overflow.idx", &bytes, 3)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("overflow.idx"), "{err}");
+    // The same header with a fourth dimension: too large for any payload as well.
+    let mut four = bytes.to_vec();
+    four[3] = 4;
+    four.extend([255, 255, 255, 255]);
+    assert!(parse_idx("overflow4.idx", &four, 4).is_err());
 }

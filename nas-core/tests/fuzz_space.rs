@@ -6,6 +6,7 @@
 
 use nas_core::space::{Architecture, SearchSpace};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -48,9 +49,12 @@ fn edited(base: impl Strategy<Value = String>) -> impl Strategy<Value = String> 
 }
 
 proptest! {
-    // PROPTEST_CASES sets the number of cases; no regression files in the source tree.
+    // PROPTEST_CASES sets the number of cases. A failing input is saved in the
+    // regressions file beside this one (committed), and replayed first on every run.
     #![proptest_config(ProptestConfig {
-        failure_persistence: None,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions"
+        ))),
         ..ProptestConfig::default()
     })]
 

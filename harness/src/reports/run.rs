@@ -16,7 +16,7 @@ use super::{NoiseFloor, Provenance, Spread, failures_table};
 
 /// Below this many uniformly sampled architectures, the summary says plainly that the
 /// correlation cannot be told from noise.
-const FEW: usize = 10;
+pub(crate) const FEW: usize = 10;
 
 /// The retrained architectures of one role, summarised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
