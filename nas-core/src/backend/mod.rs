@@ -257,6 +257,19 @@ pub fn depthwise_conv2d<B: NasBackend>(x: Tensor<B, 4>, weight: Tensor<B, 4>) ->
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
+/// Registers a convolution's gradients `[x, weight]` for the parents that track them.
+fn register_both<B: NasBackend>(
+    grads: &mut Gradients,
+    parents: [Option<NodeId>; 2],
+    both: [Option<FloatTensor<B>>; 2],
+) {
+    for (node, g) in parents.into_iter().zip(both) {
+        if let (Some(node), Some(g)) = (node, g) {
+            grads.register::<B>(node, g);
+        }
+    }
+}
+
 #[derive(Debug)]
 struct DepthwiseBackward;
 
@@ -275,13 +288,8 @@ impl<B: NasBackend> Backward<B, 2> for DepthwiseBackward {
         let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
         let wants = [node_x.is_some(), node_weight.is_some()];
-        let [dx, dw] = B::depthwise_conv2d_backward(x, weight, grad, wants);
-        if let (Some(node), Some(g)) = (node_weight, dw) {
-            grads.register::<B>(node.id, g);
-        }
-        if let (Some(node), Some(g)) = (node_x, dx) {
-            grads.register::<B>(node.id, g);
-        }
+        let both = B::depthwise_conv2d_backward(x, weight, grad, wants);
+        register_both::<B>(grads, [node_x, node_weight].map(|n| n.map(|n| n.id)), both);
     }
 }
 
@@ -380,13 +388,8 @@ impl<B: NasBackend> Backward<B, 2> for DenseBackward {
         let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
         let wants = [node_x.is_some(), node_weight.is_some()];
-        let [dx, dw] = B::dense_conv2d_backward(x, weight, grad, options, wants);
-        if let (Some(node), Some(g)) = (node_weight, dw) {
-            grads.register::<B>(node.id, g);
-        }
-        if let (Some(node), Some(g)) = (node_x, dx) {
-            grads.register::<B>(node.id, g);
-        }
+        let both = B::dense_conv2d_backward(x, weight, grad, options, wants);
+        register_both::<B>(grads, [node_x, node_weight].map(|n| n.map(|n| n.id)), both);
     }
 }
 
