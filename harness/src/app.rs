@@ -103,7 +103,8 @@ impl BackendTask for Job {
             }
             Work::Eval { arch, standalone } => eval(&ctx, &arch, standalone),
             Work::Compare => {
-                let summary = phases::compare(&ctx, ctx.cfg.compare.retrain_winners)?;
+                let summary =
+                    phases::compare(&ctx, &ctx.supernet, ctx.cfg.compare.retrain_winners)?;
                 println!("comparison: {}", summary.display());
                 Ok(())
             }

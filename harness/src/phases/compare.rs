@@ -10,22 +10,27 @@ use std::path::PathBuf;
 use anyhow::Result;
 use nas_core::backend::NasAutodiffBackend;
 
-use super::{Ctx, OneShot, retrain_one, search, supernet};
+use super::{Ctx, OneShot, SupernetChoice, retrain_one, search, supernet};
 use crate::plots::plot_curves;
 use crate::records::{Role, best_of};
 use crate::reports::Provenance;
 use crate::reports::compare::{Comparison, SearchResult, comparison_markdown};
 use crate::stats::best_so_far;
 
-/// Runs the comparison and writes `compare/summary.md`, `compare/results.csv|json` (one
-/// row per search) and `compare/curves.svg`; returns the summary's path. With
-/// `retrain_winners`, each search's winner is trained stand-alone and compared too.
-pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>, retrain_winners: bool) -> Result<PathBuf> {
+/// Runs the comparison on the supernet `on` and writes `compare/summary.md`,
+/// `compare/results.csv|json` (one row per search) and `compare/curves.svg`; returns the
+/// summary's path. With `retrain_winners`, each search's winner is trained stand-alone
+/// and compared too.
+pub fn compare<B: NasAutodiffBackend>(
+    ctx: &Ctx<B>,
+    on: &SupernetChoice,
+    retrain_winners: bool,
+) -> Result<PathBuf> {
     let strategies = ctx.cfg.compared_strategies()?;
     let seeds: Vec<u64> = (0..ctx.cfg.compare.seeds as u64)
         .map(|i| ctx.cfg.seed + i)
         .collect();
-    let supernet = supernet(ctx, &ctx.supernet)?;
+    let supernet = supernet(ctx, on)?;
     let mut oneshot = OneShot::new(ctx, &supernet)?;
     let mut searches = Vec::new();
     for s in &strategies {
@@ -57,7 +62,7 @@ pub fn compare<B: NasAutodiffBackend>(ctx: &Ctx<B>, retrain_winners: bool) -> Re
     let comparison = Comparison {
         budget: ctx.cfg.search.budget,
         seeds,
-        supernet: ctx.supernet.key.clone(),
+        supernet: on.key.clone(),
         winners_trained: retrain_winners,
         searches,
         provenance: Provenance::here(),

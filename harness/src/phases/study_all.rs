@@ -5,7 +5,7 @@
 //! The analyses are the ordinary ones, each keyed and resumable in the run directory:
 //! the dropout study (ranking quality over a uniform sample with intervals, the
 //! stand-alone noise floor, the rate sweep, KL divergence, size bias) and the strategy
-//! comparison on the supernet of the configured rate. The report adds what a reader
+//! comparison on the supernet of the rate the dropout study chose. The report adds what a reader
 //! needs to trust and repeat it: every invocation's exact command, commit, backend,
 //! machine and wall time (a study stopped and resumed lists each invocation), the seed
 //! and the configuration, and the figures against the targets of the analysis plan.
@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use nas_core::backend::NasAutodiffBackend;
 
 use super::{Ctx, compare, dropout_study};
-use crate::reports::all::{Invocation, publish_to, readme};
+use crate::reports::all::{CompareRate, Invocation, publish_to, readme};
 use crate::reports::provenance::{COMMIT, machine};
 use crate::rundir::{JsonLog, key_of, write_atomic};
 
@@ -35,9 +35,18 @@ pub fn all_studies<B: NasAutodiffBackend>(
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "unknown".to_string());
     let (_, dropout) = dropout_study(ctx)?;
-    // The comparison's winners are trained stand-alone: a strategy that finds better
-    // one-shot scores has found better architectures only if these say so.
-    let compared = compare(ctx, true)?;
+    // The strategies search with the supernet of the rate the study chose (repeat 0),
+    // or of the configured rate when it chose none. Their winners are trained
+    // stand-alone: a strategy that finds better one-shot scores has found better
+    // architectures only if these say so.
+    let (on, how) = match &dropout.chosen {
+        Some(c) => (ctx.supernet_at(c.rate, 0), CompareRate::Chosen(c.rate)),
+        None => (
+            ctx.supernet.clone(),
+            CompareRate::Configured(ctx.supernet.rate),
+        ),
+    };
+    let compared = compare(ctx, &on, true)?;
     let dir = ctx.run.root().join("study/all");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let (mut log, mut invocations) = JsonLog::open::<Invocation>(&dir.join("invocations.jsonl"))?;
@@ -63,7 +72,7 @@ pub fn all_studies<B: NasAutodiffBackend>(
         &dropout,
         &read(root.join("study/dropout/summary.md"))?,
         &read(compared)?,
-        ctx.supernet.rate,
+        how,
     );
     let path = dir.join("README.md");
     write_atomic(&path, md.as_bytes())?;

@@ -218,6 +218,30 @@ pub fn targets(r: &DropoutReport) -> Vec<Target> {
     t
 }
 
+/// Which supernet the strategy comparison searched with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CompareRate {
+    /// The supernet of the rate the dropout study chose (repeat 0).
+    Chosen(f64),
+    /// The supernet of the configured rate (the study chose none).
+    Configured(f64),
+}
+
+impl CompareRate {
+    /// The report's words for it.
+    pub fn describe(self) -> String {
+        match self {
+            CompareRate::Chosen(r) => format!(
+                "the supernet of the rate the dropout study chose (r = {r}, its first seed)"
+            ),
+            CompareRate::Configured(r) => format!(
+                "the supernet of the configured rate (`supernet.drop_path.r_max` = {r}): \
+                 the dropout study chose none"
+            ),
+        }
+    }
+}
+
 /// The report: facts, targets, then the dropout study's and the comparison's summaries
 /// (their headings moved one level down).
 pub fn readme(
@@ -227,7 +251,7 @@ pub fn readme(
     dropout: &DropoutReport,
     dropout_md: &str,
     compare_md: &str,
-    compare_rate: f64,
+    compare_rate: CompareRate,
 ) -> String {
     let mut md = String::from("# One-shot model against stand-alone training: every study\n\n");
     let total: f64 = invocations.iter().map(|i| i.seconds).sum();
@@ -290,8 +314,8 @@ pub fn readme(
     let (heading, rest) = compare.split_once('\n').unwrap_or((&compare, ""));
     let _ = write!(
         md,
-        "{heading}\n\nThe strategies search with the supernet of the configured rate \
-         (`supernet.drop_path.r_max` = {compare_rate}).\n{rest}"
+        "{heading}\n\nThe strategies search with {}.\n{rest}",
+        compare_rate.describe()
     );
     md.push_str(
         "\n## Files\n\n- `config.toml`: the configuration (a valid `--config` file)\n\
