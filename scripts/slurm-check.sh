@@ -87,7 +87,7 @@ strip() {
 import json, sys
 def s(o):
     if isinstance(o, dict):
-        return {k: s(v) for k, v in o.items() if k not in ("seconds", "version", "command", "machine")}
+        return {k: s(v) for k, v in o.items() if k not in ("seconds", "version", "command", "machine", "computed_by")}
     if isinstance(o, list):
         return [s(v) for v in o]
     return o
@@ -115,6 +115,8 @@ cp -r "$run" "$work/local"
 say "1. its retraining as a job array with a merge job"
 submit_and_wait retrain -q --out "$run"
 "$nas" slurm status --out "$run"
+# Every unit's result names its own array task: the tasks did the work, the merge none.
+"$nas" slurm check --require-array --out "$run"
 head -n 1 "$run"/slurm/retrain-*/task-*.log
 [ -f "$run/report.json" ] || { echo "slurm-check: the merge job wrote no report" >&2; cat "$run"/slurm/retrain-*/merge.log >&2; exit 1; }
 
@@ -131,6 +133,7 @@ grep -q '^1 units of retrain pending' <<<"$out"
 job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
 wait_for "$job"
 [ -f "$lost" ] || { echo "slurm-check: the lost result was not trained again" >&2; exit 1; }
+"$nas" slurm check --require-array --out "$run"
 "$nas" retrain -q --out "$run"
 same_results "$run" "$work/local" report.json
 
@@ -138,6 +141,7 @@ say "3. a dropout study as one job array (supernets and stand-alone trainings)"
 study=(--rates 0,0.5 --archs 3 --select-archs 3 "${small[@]}")
 submit_and_wait study -q --out "$work/study" "${study[@]}"
 "$nas" slurm status --out "$work/study"
+"$nas" slurm check --require-array --out "$work/study"
 [ -f "$work/study/study/dropout/report.json" ] || { echo "slurm-check: no study report" >&2; cat "$work"/study/slurm/study-*/merge.log >&2; exit 1; }
 "$nas" study dropout -q --out "$work/study-local" "${study[@]}"
 same_results "$work/study" "$work/study-local" study/dropout/report.json
@@ -148,6 +152,7 @@ cmp_args=(--set 'compare.strategies=["random","evolution"]' --set compare.seeds=
 cp -r "$work/compare" "$work/compare-local"
 submit_and_wait compare -q --out "$work/compare" "${small[@]}" "${cmp_args[@]}"
 "$nas" slurm status --out "$work/compare"
+"$nas" slurm check --require-array --out "$work/compare"
 "$nas" compare -q --out "$work/compare-local"
 diff "$work/compare/compare/results.csv" "$work/compare-local/compare/results.csv"
 for d in "$work"/compare-local/search/*; do

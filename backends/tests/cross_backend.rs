@@ -26,24 +26,53 @@ const LOGITS_TOLERANCE: f32 = 1e-4;
 /// Largest |a - b| between weights after one SGD step (absolute; weights are O(0.1..1)).
 const STEP_TOLERANCE: f32 = 1e-5;
 
-/// Every float parameter's values, in visit order.
-struct Weights(Vec<Vec<f32>>);
+/// Every float parameter's values, in visit order, and their shapes.
+struct Weights(Vec<Vec<f32>>, Vec<Vec<usize>>);
 
 impl<B: burn::tensor::backend::Backend> ModuleVisitor<B> for Weights {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.1.push(param.val().dims().to_vec());
         self.0.push(param.val().into_data().iter::<f32>().collect());
     }
 }
 
 fn weights<B: NasBackend, M: Module<B>>(m: &M) -> Vec<Vec<f32>> {
-    let mut w = Weights(Vec::new());
+    let mut w = Weights(Vec::new(), Vec::new());
     m.visit(&mut w);
     w.0
+}
+
+fn shapes<B: NasBackend, M: Module<B>>(m: &M) -> Vec<Vec<usize>> {
+    let mut w = Weights(Vec::new(), Vec::new());
+    m.visit(&mut w);
+    w.1
+}
+
+/// The parameters that differ most after the step: index, shape and largest difference.
+fn worst(a: &[Vec<f32>], b: &[Vec<f32>], shapes: &[Vec<usize>]) -> String {
+    let mut d: Vec<(usize, f32)> = a
+        .iter()
+        .zip(b)
+        .map(|(p, q)| {
+            p.iter()
+                .zip(q)
+                .map(|(u, v)| (u - v).abs())
+                .fold(0f32, f32::max)
+        })
+        .enumerate()
+        .collect();
+    d.sort_by(|x, y| y.1.total_cmp(&x.1));
+    d.iter()
+        .take(8)
+        .map(|(i, v)| format!("parameter {i} {:?}: {v:.2e}", shapes[*i]))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What one backend computes.
 struct Outcome {
     initial: Vec<Vec<f32>>,
+    shapes: Vec<Vec<usize>>,
     logits: Vec<(&'static str, Vec<f32>)>,
     stepped: Vec<Vec<f32>>,
 }
@@ -62,6 +91,7 @@ impl BackendTask for Probe {
         };
         let net = Supernet::<B>::new(&space, &LayerConfig::new(), 7, &device).unwrap();
         let initial = weights(&net);
+        let shapes = shapes(&net);
 
         // Inputs, labels, architectures and masks from host generators.
         let mut rng = StdRng::seed_from_u64(3);
@@ -103,6 +133,7 @@ impl BackendTask for Probe {
         let net = optim.step(0.1, net, grads);
         Outcome {
             initial,
+            shapes,
             logits,
             stepped: weights(&net),
         }
@@ -170,7 +201,8 @@ fn the_same_seed_builds_the_same_supernet_on_every_backend() {
         eprintln!("{name} vs {base_name}, after one SGD step: max |weight difference| {d:.2e}");
         assert!(
             d <= STEP_TOLERANCE,
-            "{name} vs {base_name}: weights after a step differ by {d}"
+            "{name} vs {base_name}: weights after a step differ by {d}; most in {}",
+            worst(&o.stepped, &base.stepped, &base.shapes)
         );
     }
 }

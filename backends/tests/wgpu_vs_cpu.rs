@@ -117,3 +117,139 @@ fn missing_wgpu_device_is_a_clear_error() {
         "{text}"
     );
 }
+
+/// Gradients of `f(x, w)` (summed against a fixed output gradient) on backend `B`.
+fn grads<B: nas_core::backend::NasAutodiffBackend>(
+    device: &B::Device,
+    x: (&[f32], [usize; 4]),
+    w: (&[f32], [usize; 4]),
+    g: &[f32],
+    f: impl Fn(Tensor<B, 4>, Tensor<B, 4>) -> Tensor<B, 4>,
+) -> [Vec<f32>; 2] {
+    let xt = Tensor::<B, 4>::from_data(TensorData::new(x.0.to_vec(), x.1), device).require_grad();
+    let wt = Tensor::<B, 4>::from_data(TensorData::new(w.0.to_vec(), w.1), device).require_grad();
+    let y = f(xt.clone(), wt.clone());
+    let gt = Tensor::<B, 4>::from_data(TensorData::new(g.to_vec(), y.dims()), device);
+    let gr = (y * gt).sum().backward();
+    let host = |t: Tensor<B::InnerBackend, 4>| t.into_data().iter::<f32>().collect::<Vec<f32>>();
+    [host(xt.grad(&gr).unwrap()), host(wt.grad(&gr).unwrap())]
+}
+
+/// Each custom operation's gradients on wgpu against Flex: the depthwise convolution, the
+/// dense one (3x3 with padding, 1x1), 3x3 max pooling, batch normalisation with batch
+/// statistics and a broadcast product.
+#[test]
+fn wgpu_operation_gradients_match_cpu() {
+    use burn::backend::Autodiff;
+    use burn::tensor::ops::ConvOptions;
+    let device = WgpuDevice::DefaultDevice;
+    let spec: BackendSpec = "wgpu:default".parse().unwrap();
+    if let Err(e) = nas_backends::probe::<Wgpu>(spec, &device) {
+        if std::env::var("NAS_REQUIRE_WGPU").is_ok_and(|v| v == "1") {
+            panic!("NAS_REQUIRE_WGPU=1 but {e}");
+        }
+        eprintln!("SKIPPED: {e} (install mesa-vulkan-drivers for a CPU Vulkan driver)");
+        return;
+    }
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    let xs = [4, 8, 14, 14];
+    let x = draw(xs.iter().product());
+    let g = draw(xs.iter().product());
+    type Gpu = Autodiff<Wgpu>;
+    type Cpu = Autodiff<Flex>;
+    let cases: Vec<(&str, [usize; 4])> = vec![
+        ("depthwise 3x3", [8, 1, 3, 3]),
+        ("depthwise 7x7", [8, 1, 7, 7]),
+        ("dense 3x3", [8, 8, 3, 3]),
+        ("dense 1x1", [8, 8, 1, 1]),
+        ("max pool", [1, 1, 1, 1]),
+        ("batch norm", [1, 1, 1, 1]),
+        ("broadcast", [1, 8, 1, 1]),
+    ];
+    let mut failures = Vec::new();
+    for (what, ws) in cases {
+        let w = draw(ws.iter().product());
+        let run_both =
+            |fg: &dyn Fn(Tensor<Gpu, 4>, Tensor<Gpu, 4>) -> Tensor<Gpu, 4>,
+             fc: &dyn Fn(Tensor<Cpu, 4>, Tensor<Cpu, 4>) -> Tensor<Cpu, 4>| {
+                (
+                    grads::<Gpu>(&device, (&x, xs), (&w, ws), &g, fg),
+                    grads::<Cpu>(&Default::default(), (&x, xs), (&w, ws), &g, fc),
+                )
+            };
+        let pad = ws[2] / 2;
+        let opts = ConvOptions::new([1, 1], [pad, pad], [1, 1], 1);
+        let (a, b) = match what {
+            w if w.starts_with("depthwise") => run_both(
+                &|x, w| nas_core::backend::depthwise_conv2d(x, w),
+                &|x, w| nas_core::backend::depthwise_conv2d(x, w),
+            ),
+            w if w.starts_with("dense") => run_both(
+                &|x, w| nas_core::backend::dense_conv2d(x, w, opts.clone()),
+                &|x, w| nas_core::backend::dense_conv2d(x, w, opts.clone()),
+            ),
+            "batch norm" => run_both(
+                &|x, w| {
+                    let n = nas_core::ops::Norm::new(8, &LayerConfig::new(), &x.device());
+                    n.forward(x, nas_core::ops::NormMode::Batch) * w.sum().unsqueeze()
+                },
+                &|x, w| {
+                    let n = nas_core::ops::Norm::new(8, &LayerConfig::new(), &x.device());
+                    n.forward(x, nas_core::ops::NormMode::Batch) * w.sum().unsqueeze()
+                },
+            ),
+            "broadcast" => run_both(&|x, w| x * w, &|x, w| x * w),
+            _ => run_both(
+                &|x, w| nas_core::backend::max_pool3x3(x) * w.sum().unsqueeze(),
+                &|x, w| nas_core::backend::max_pool3x3(x) * w.sum().unsqueeze(),
+            ),
+        };
+        for (i, name) in ["x", "weight"].iter().enumerate() {
+            let d = a[i]
+                .iter()
+                .zip(&b[i])
+                .map(|(p, q)| (p - q).abs())
+                .fold(0f32, f32::max);
+            let scale = b[i].iter().map(|v| v.abs()).fold(1f32, f32::max);
+            eprintln!(
+                "{what}, gradient of {name}: max |wgpu - cpu| = {d:.2e} (largest {scale:.2})"
+            );
+            if d > 1e-4 * scale {
+                failures.push(format!("{what}, {name}: {d:.2e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "gradients differ: {failures:?}");
+}
+
+/// A known wgpu defect (burn 0.21 on lavapipe): the gradient of `x * r` where `r` is a
+/// small tensor reshaped, repeated (or expanded) and reshaped again comes out wrong
+/// (0.86-0.99 off with gradients of size 1), while the same product with a leaf of
+/// `r`'s shape is right, and so is every custom operation above. It is why one SGD step of
+/// the supernet on wgpu differs from Flex by 2.4e-2 (`cross_backend`) although the
+/// logits agree to 1e-6. Ignored until fixed: `cargo test -p nas-backends --features wgpu
+/// --test wgpu_vs_cpu -- --ignored` shows it.
+#[test]
+#[ignore = "known wgpu defect: wrong gradient through reshape-repeat-reshape"]
+fn wgpu_gradient_through_a_reshaped_repeat_matches_cpu() {
+    use burn::backend::Autodiff;
+    let device = WgpuDevice::DefaultDevice;
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    let (xs, ws) = ([4, 8, 14, 14], [1, 8, 1, 1]);
+    let (x, g, w) = (draw(4 * 8 * 14 * 14), draw(4 * 8 * 14 * 14), draw(8));
+    let f = |x: Tensor<_, 4>, w: Tensor<_, 4>| {
+        x * w.reshape([1, 8, 1]).repeat_dim(0, 4).reshape([4, 8, 1, 1])
+    };
+    let a = grads::<Autodiff<Wgpu>>(&device, (&x, xs), (&w, ws), &g, f);
+    let b = grads::<Autodiff<Flex>>(&Default::default(), (&x, xs), (&w, ws), &g, |x, w| {
+        x * w.reshape([1, 8, 1]).repeat_dim(0, 4).reshape([4, 8, 1, 1])
+    });
+    let d = a[0]
+        .iter()
+        .zip(&b[0])
+        .map(|(p, q)| (p - q).abs())
+        .fold(0f32, f32::max);
+    assert!(d < 1e-5, "the gradient of x differs by {d}");
+}

@@ -288,6 +288,7 @@ fn submit_command(args: &SubmitArgs, ui: Ui) -> Result<()> {
         mem: args.mem.clone(),
         extra: args.sbatch_options.clone(),
         merge: args.merge,
+        merge_compute_missing: args.merge_compute_missing,
         dry_run: args.dry_run,
         sbatch: args.sbatch.clone(),
     };
@@ -441,6 +442,12 @@ pub fn run(command: Command, ui: Ui) -> Result<()> {
         Command::StandaloneWorker(args) => worker_command(&args, ui),
         Command::Slurm(SlurmCommand::Submit(args)) => submit_command(&args, ui),
         Command::Slurm(SlurmCommand::Status(args)) => crate::slurm::status(&args.out, ui, "flex"),
+        Command::Slurm(SlurmCommand::Check(args)) => crate::slurm::check(
+            &args.out,
+            args.submission.as_deref(),
+            args.require_array,
+            ui,
+        ),
         Command::Slurm(SlurmCommand::Task(args)) => {
             let spec: BackendSpec = args.backend.parse()?;
             let (unit, prep) =

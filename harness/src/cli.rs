@@ -217,6 +217,11 @@ pub enum SlurmCommand {
     /// Every submission's units: done, failed, queued or running (from `squeue`, where
     /// there is one), or not done.
     Status(StatusArgs),
+    /// Whether every unit of a submission (the latest, or `--submission`) has its result,
+    /// and who computed each (its array task, another job, or `local`). Fails, listing
+    /// them, when any has none; with `--require-array`, also when any was computed by
+    /// anyone but its own array task. The merge job runs it first.
+    Check(CheckArgs),
     /// One unit of a submission (run by the array task itself).
     #[command(hide = true)]
     Task(TaskArgs),
@@ -253,9 +258,15 @@ pub struct SubmitArgs {
     #[arg(long = "sbatch-option", value_name = "OPTION")]
     pub sbatch_options: Vec<String>,
     /// Also submit the merge (`nas retrain` / `nas study dropout` on the run directory)
-    /// as a job that starts once every task succeeded.
+    /// as a job that starts once every task succeeded. It first checks that every unit
+    /// has its result (`nas slurm check`) and refuses, listing the missing ones, if any
+    /// has none.
     #[arg(long)]
     pub merge: bool,
+    /// With `--merge`: let the merge job compute the units that have no result itself
+    /// instead of refusing.
+    #[arg(long, requires = "merge")]
+    pub merge_compute_missing: bool,
     /// Write the submission folder and print the job script; submit nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -269,6 +280,20 @@ pub struct StatusArgs {
     /// The run directory.
     #[arg(long, short, default_value = "runs/default")]
     pub out: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// The run directory.
+    #[arg(long, short, default_value = "runs/default")]
+    pub out: PathBuf,
+    /// The submission folder (`RUN/slurm/PHASE-STAMP`); default: the latest.
+    #[arg(long)]
+    pub submission: Option<PathBuf>,
+    /// Also fail when a unit's result was computed by anyone but its own array task
+    /// (the merge, a local run or another submission).
+    #[arg(long)]
+    pub require_array: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -67,6 +67,10 @@ pub struct Standalone {
     /// Version of the `nas` crate that trained it (empty in older records).
     #[serde(default)]
     pub version: String,
+    /// The Slurm job that trained it (`slurm:JOB_TASK` for an array task); absent when
+    /// it was trained outside Slurm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_by: Option<String>,
 }
 
 /// A stand-alone training that diverged (`standalone/KEY.failed.json`): recorded, like a
@@ -81,6 +85,9 @@ pub struct Failure {
     pub reason: String,
     /// Seconds until it failed.
     pub seconds: f64,
+    /// The Slurm job it ran in, as for [`Standalone::computed_by`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_by: Option<String>,
 }
 
 /// How a stand-alone training ended: its result, or why it has none.

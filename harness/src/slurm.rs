@@ -40,6 +40,8 @@ pub struct JobOptions {
     /// Also submit the merge (the ordinary command) as a job that starts when every
     /// array task succeeded (`--dependency=afterok`).
     pub merge: bool,
+    /// The merge job computes units without a result itself instead of refusing.
+    pub merge_compute_missing: bool,
     /// Write the submission folder and print the script, submit nothing.
     pub dry_run: bool,
     /// The `sbatch` program.
@@ -222,13 +224,32 @@ fn merge_script(
         .iter()
         .map(|w| w.to_string())
         .collect();
-    let _ = write!(
+    let exe_q = quote(&exe.display().to_string());
+    let run_q = quote(&run.display().to_string());
+    let _ = writeln!(
         s,
         "\n# Written by `nas slurm submit --merge`: the ordinary command, which finds every\n\
          # unit's result in the run directory and writes the report.\n\
-         set -euo pipefail\n\
-         exec {} {} --quiet --out {} --backend {}\n",
-        quote(&exe.display().to_string()),
+         set -euo pipefail"
+    );
+    if o.merge_compute_missing {
+        let _ = writeln!(
+            s,
+            "# --merge-compute-missing: units without a result are computed here."
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "# First, every unit must have its result: a task that failed or did nothing is\n\
+             # not made up for here (`--merge-compute-missing` would).\n\
+             {exe_q} slurm check --quiet --out {run_q} --submission {}",
+            quote(&folder.dir.display().to_string())
+        );
+    }
+    let _ = writeln!(
+        s,
+        "exec {} {} --quiet --out {} --backend {}",
+        exe_q,
         cmd.join(" "),
         quote(&run.display().to_string()),
         quote(backend),
@@ -474,7 +495,10 @@ pub fn status(run: &Path, ui: crate::ui::Ui, backend: &str) -> Result<()> {
             let state = match u.state(&prep)? {
                 UnitState::Done => {
                     done += 1;
-                    "done".to_string()
+                    match u.computed_by(&prep)? {
+                        Some(by) => format!("done by {by}"),
+                        None => "done".to_string(),
+                    }
                 }
                 UnitState::Failed(why) => {
                     failed += 1;
@@ -509,6 +533,77 @@ pub fn status(run: &Path, ui: crate::ui::Ui, backend: &str) -> Result<()> {
         } else {
             ""
         }
+    );
+    Ok(())
+}
+
+/// `nas slurm check`: whether every unit of a submission (`submission`, or the latest)
+/// has its result, and who computed each; an error listing the units without one (and,
+/// with `require_array`, those computed by anyone but their own array task).
+pub fn check(
+    run: &Path,
+    submission: Option<&Path>,
+    require_array: bool,
+    ui: crate::ui::Ui,
+) -> Result<()> {
+    let folder = match submission {
+        Some(dir) => Folder {
+            dir: dir.to_path_buf(),
+        },
+        None => match folders(run)?.pop() {
+            Some(f) => f,
+            None => bail!("no Slurm submissions in {}", run.display()),
+        },
+    };
+    let units = folder.read_units()?;
+    let cfg = Config::load(&folder.config())?;
+    let prep = Prepared::new(cfg, crate::rundir::RunDir::new(run), ui, "flex".into())?;
+    let sub: Option<Submission> = read_json(&folder.submission())?;
+    let (mut missing, mut elsewhere) = (Vec::new(), Vec::new());
+    for (i, u) in units.iter().enumerate() {
+        let own = sub.as_ref().map(|s| format!("slurm:{}_{i}", s.job_id));
+        let state = u.state(&prep)?;
+        let by = u.computed_by(&prep)?;
+        let line = match (&state, &by) {
+            (UnitState::Pending, _) => {
+                missing.push(format!("{i} ({})", u.describe()));
+                "no result".to_string()
+            }
+            (_, Some(by)) if own.as_deref() == Some(by) => format!("by its array task {by}"),
+            (_, by) => {
+                let by = by.clone().unwrap_or_else(|| "an unrecorded process".into());
+                elsewhere.push(format!("{i} ({}) by {by}", u.describe()));
+                format!("by {by}, not its array task")
+            }
+        };
+        if !ui.quiet {
+            println!("  {i:>4}  {line:<36}  {}", u.describe());
+        }
+    }
+    let name = folder.dir.display();
+    if !missing.is_empty() {
+        bail!(
+            "{} of {} units of {name} have no result: {}. Send them again with `nas slurm \
+             submit`, or compute them here with the ordinary command on {} (`--merge-compute-missing` \
+             lets the merge job do that)",
+            missing.len(),
+            units.len(),
+            missing.join(", "),
+            run.display()
+        );
+    }
+    if require_array && !elsewhere.is_empty() {
+        bail!(
+            "{} of {} units of {name} were not computed by their own array task: {}",
+            elsewhere.len(),
+            units.len(),
+            elsewhere.join(", ")
+        );
+    }
+    println!(
+        "{name}: all {} units have their results, {} by their own array task",
+        units.len(),
+        units.len() - elsewhere.len()
     );
     Ok(())
 }

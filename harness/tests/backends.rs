@@ -102,3 +102,18 @@ fn libtorch_without_a_gpu_is_a_clear_error() {
     // "libtorch sees no CUDA device", or on a GPU machine "libtorch sees 1 CUDA device(s)".
     assert!(stderr.contains("libtorch sees"), "{stderr}");
 }
+
+/// wgpu on the CPU's Vulkan driver against Flex, within the same tolerances as the CPU
+/// backends. It needs an adapter of kind CPU: on Debian, `apt-get install
+/// mesa-vulkan-drivers` (lavapipe), as CI does; without one it fails (the run's error
+/// says "no device found for backend 'wgpu:cpu'").
+///
+/// Ignored: after 3 steps the one-shot losses differ by 0.092 (Flex against NdArray:
+/// 0.0023), from the wgpu gradient defect that `nas-backends`'
+/// `wgpu_gradient_through_a_reshaped_repeat_matches_cpu` isolates.
+#[cfg(feature = "wgpu")]
+#[test]
+#[ignore = "known wgpu gradient defect (see nas-backends' wgpu_vs_cpu)"]
+fn flex_and_wgpu_sample_the_same_architectures_and_score_them_alike() {
+    same_run_on("flex", "wgpu:cpu");
+}

@@ -11,7 +11,8 @@ use common::{TINY, check_ok, nas, results};
 
 /// A stand-in for `sbatch --parsable [--dependency=...] SCRIPT`: runs the script once per
 /// array index (or once, without `--array`), logs its arguments to `calls.log` beside it,
-/// prints a job id.
+/// prints a job id. Array indices listed in `NAS_FAKE_SKIP` (e.g. "0 2") are tasks that
+/// exit without doing anything; a failing merge job is logged, as Slurm would.
 fn fake_sbatch(dir: &Path) -> PathBuf {
     let path = dir.join("sbatch");
     std::fs::write(
@@ -25,11 +26,12 @@ folder=$(dirname "$script")
 last=$(grep -o -- '--array=0-[0-9]*' "$script" | sed 's/.*0-//' || true)
 if [ -n "$last" ]; then
     for i in $(seq 0 "$last"); do
+        case " ${NAS_FAKE_SKIP:-} " in *" $i "*) continue ;; esac
         SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_JOB_ID=41 bash "$script" > "$folder/task-$i.log" 2>&1
     done
     echo 41
 else
-    bash "$script" > "$folder/merge.log" 2>&1
+    bash "$script" > "$folder/merge.log" 2>&1 || echo "the merge job failed" >> "$folder/merge.log"
     echo 42
 fi
 "#,
@@ -109,7 +111,34 @@ fn a_submitted_retraining_merges_into_the_same_results_as_a_local_one() {
         "the merge job wrote the report"
     );
 
+    // Every unit came from its own array task, and the merge computed none.
+    let check = run(&["slurm", "check", "--require-array"], &cluster);
+    check_ok(&check, "slurm check");
+    assert!(
+        stdout(&check).contains(&format!(
+            "all {n} units have their results, {n} by their own array task"
+        )),
+        "{}",
+        stdout(&check)
+    );
+    let standalone = |dir: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_dir(dir.join("standalone"))
+            .unwrap()
+            .map(|e| common::read_json(&e.unwrap().path()))
+            .collect()
+    };
+    for r in standalone(&cluster) {
+        let by = r["computed_by"].as_str().unwrap_or_default();
+        assert!(by.starts_with("slurm:41_"), "{r}");
+    }
+
     check_ok(&run(&["retrain", "-q"], &local), "local retrain");
+    for r in standalone(&local) {
+        assert!(
+            r.get("computed_by").is_none(),
+            "a local result names no Slurm job: {r}"
+        );
+    }
     assert_eq!(
         results(&cluster),
         results(&local),
@@ -271,4 +300,71 @@ fn a_submitted_comparison_merges_into_the_same_results_as_a_local_one() {
         };
         assert_eq!(log(&cluster), log(&local), "{name:?}");
     }
+}
+
+/// Array tasks that did nothing: the merge job refuses, listing the units without a
+/// result, and writes no report; with `--merge-compute-missing` it computes them itself,
+/// and `nas slurm check --require-array` names them as not computed by their task.
+#[test]
+fn a_merge_refuses_units_its_tasks_did_not_compute() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sbatch = fake_sbatch(tmp.path());
+    let sbatch = sbatch.to_str().unwrap();
+    let cluster = tmp.path().join("cluster");
+    let mut train = vec!["train", "-q"];
+    train.extend(TINY);
+    check_ok(&run(&train, &cluster), "train");
+    check_ok(&run(&["search", "-q"], &cluster), "search");
+    let submit = |extra: &[&str]| {
+        let mut c = nas();
+        c.args([
+            "slurm", "submit", "retrain", "-q", "--merge", "--sbatch", sbatch,
+        ])
+        .args(extra)
+        .arg("--out")
+        .arg(&cluster)
+        .env("NAS_FAKE_SKIP", "0 2");
+        c.output().unwrap()
+    };
+    check_ok(&submit(&[]), "slurm submit");
+    let folder = std::fs::read_dir(cluster.join("slurm"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let merge = std::fs::read_to_string(folder.join("merge.log")).unwrap();
+    assert!(merge.contains("the merge job failed"), "{merge}");
+    assert!(merge.contains("2 of "), "{merge}");
+    assert!(
+        merge.contains("have no result: 0 (stand-alone training of"),
+        "{merge}"
+    );
+    assert!(
+        !cluster.join("report.json").exists(),
+        "the refused merge wrote a report"
+    );
+    let check = run(&["slurm", "check"], &cluster);
+    assert!(!check.status.success());
+    let status = run(&["slurm", "status"], &cluster);
+    check_ok(&status, "slurm status");
+    assert!(
+        stdout(&status).contains("done by slurm:41_1"),
+        "{}",
+        stdout(&status)
+    );
+
+    // Asked to, the merge computes the rest itself; the check tells them apart.
+    std::fs::remove_dir_all(cluster.join("slurm")).unwrap();
+    check_ok(&submit(&["--merge-compute-missing"]), "slurm submit");
+    assert!(
+        cluster.join("report.json").exists(),
+        "the merge computed the rest"
+    );
+    let check = run(&["slurm", "check"], &cluster);
+    check_ok(&check, "slurm check");
+    let strict = run(&["slurm", "check", "--require-array"], &cluster);
+    assert!(!strict.status.success());
+    let err = String::from_utf8_lossy(&strict.stderr);
+    assert!(err.contains("by local"), "{err}");
 }

@@ -117,6 +117,7 @@ pub(crate) fn train_one<B: NasAutodiffBackend>(
                 key,
                 reason: e.to_string(),
                 seconds: start.elapsed().as_secs_f64(),
+                computed_by: crate::reports::provenance::slurm_origin(),
             };
             tracing::warn!(
                 "stand-alone training of {} ({}, training seed {}) failed: {}",
@@ -146,6 +147,7 @@ pub(crate) fn train_one<B: NasAutodiffBackend>(
         seconds,
         backend: ctx.backend.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        computed_by: crate::reports::provenance::slurm_origin(),
     };
     write_outcome(ctx, &Ok(result.clone()))?;
     tracing::info!(

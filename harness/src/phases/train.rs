@@ -50,6 +50,9 @@ impl<B: NasAutodiffBackend> TrainHook<Supernet<B>> for Saver {
     }
     fn on_epoch(&mut self, info: &EpochInfo, m: &Supernet<B>) -> ControlFlow<()> {
         self.progress.history.push(info.clone());
+        self.progress
+            .computed_by
+            .push(crate::reports::provenance::computed_by());
         self.bar.on_epoch(info, m)
     }
     fn wants_checkpoint(&self) -> bool {

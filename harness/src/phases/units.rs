@@ -144,6 +144,29 @@ impl Unit {
         })
     }
 
+    /// Who computed its result, as the result records it: `local`, or the Slurm job
+    /// (`slurm:JOB_TASK` for an array task); for a supernet trained over several
+    /// sessions, each of them in epoch order (`slurm:41_0, local`). `None` while it is not
+    /// done, or for a search finished before searches recorded it.
+    pub fn computed_by(&self, prep: &Prepared) -> Result<Option<String>> {
+        let key = self.key(prep)?;
+        Ok(match self {
+            Unit::Standalone { .. } => match cached_standalone(prep, &key)? {
+                Some(Ok(r)) => Some(r.computed_by.unwrap_or_else(|| "local".into())),
+                Some(Err(f)) => Some(f.computed_by.unwrap_or_else(|| "local".into())),
+                None => None,
+            },
+            Unit::Supernet { .. } => prep.run.supernet(&key).progress()?.and_then(|p| {
+                let mut by: Vec<String> = p.computed_by;
+                by.dedup();
+                (!by.is_empty()).then(|| by.join(", "))
+            }),
+            Unit::Search { strategy, seed } => {
+                search_dir(prep, strategy, *seed)?.0.computed_by()?
+            }
+        })
+    }
+
     /// One line for logs and status.
     pub fn describe(&self) -> String {
         match self {

@@ -38,6 +38,23 @@ impl Provenance {
 /// The commit the binary was built from (`-dirty`: with uncommitted changes).
 pub const COMMIT: &str = env!("NAS_GIT_COMMIT");
 
+/// Which Slurm job computes in this process: `slurm:JOB_TASK` in an array task (the
+/// array's job id and the task's index), `slurm:JOB` in another Slurm job, `None`
+/// outside Slurm. Results record it as `computed_by`, so that a check can tell which
+/// units an array's tasks computed and which a merge computed itself.
+pub fn slurm_origin() -> Option<String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+        (Some(job), Some(task)) => Some(format!("slurm:{job}_{task}")),
+        _ => var("SLURM_JOB_ID").map(|job| format!("slurm:{job}")),
+    }
+}
+
+/// [`slurm_origin`], or `local` outside Slurm.
+pub fn computed_by() -> String {
+    slurm_origin().unwrap_or_else(|| "local".to_string())
+}
+
 /// `0.1.0 (abcdef123456)`: the crate version and the commit of the binary.
 pub fn version() -> String {
     format!("{} ({COMMIT})", env!("CARGO_PKG_VERSION"))

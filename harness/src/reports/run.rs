@@ -389,6 +389,7 @@ mod tests {
             seconds: 1.0,
             backend: "flex".into(),
             version: "0.1.0".into(),
+            computed_by: None,
         }
     }
 

@@ -5,9 +5,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use nas_core::search::{Evaluated, SearchCheckpoint, SearchStore, StoreError, Stored};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{JsonLog, read_json, write_atomic, write_json};
+
+/// `computed_by.json` of a finished search.
+#[derive(Debug, Serialize, Deserialize)]
+struct ComputedBy {
+    /// `local`, or the Slurm job (`slurm:JOB_TASK` for an array task).
+    computed_by: String,
+}
 
 /// The folder of one search. As a [`SearchStore`], it appends each evaluation to
 /// `evaluated.jsonl` (flushed to disk), saves the strategy checkpoint atomically, and
@@ -35,6 +42,12 @@ impl SearchDir {
     /// The checkpoint, if the strategy was told anything yet.
     pub fn checkpoint(&self) -> Result<Option<SearchCheckpoint>> {
         read_json(&self.dir.join("strategy.json"))
+    }
+
+    /// Who finished the search (`None` before it finished, or in folders older than
+    /// this record).
+    pub fn computed_by(&self) -> Result<Option<String>> {
+        Ok(read_json::<ComputedBy>(&self.dir.join("computed_by.json"))?.map(|c| c.computed_by))
     }
 
     /// The evaluations logged so far (read only: a torn last line is left alone).
@@ -84,6 +97,14 @@ impl SearchStore for SearchDir {
             w.serialize(r)?;
         }
         let bytes = w.into_inner().map_err(|e| e.to_string())?;
-        Ok(write_atomic(&self.dir.join("evaluated.csv"), &bytes)?)
+        write_atomic(&self.dir.join("evaluated.csv"), &bytes)?;
+        // Who finished it (`local`, or the Slurm job): a merge that had to finish a
+        // search itself shows here.
+        Ok(write_json(
+            &self.dir.join("computed_by.json"),
+            &ComputedBy {
+                computed_by: crate::reports::provenance::computed_by(),
+            },
+        )?)
     }
 }

@@ -23,6 +23,10 @@ pub struct SupernetProgress {
     pub history: Vec<EpochInfo>,
     /// Seconds spent training, over all sessions.
     pub seconds: f64,
+    /// Who trained each epoch: `local`, or the Slurm job (`slurm:JOB_TASK` for an array
+    /// task); empty in progress files older than this field.
+    #[serde(default)]
+    pub computed_by: Vec<String>,
 }
 
 /// The folder of one supernet.

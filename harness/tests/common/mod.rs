@@ -98,7 +98,10 @@ pub fn results(dir: &Path) -> (String, Vec<Value>, Value) {
         .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
         .map(|p| {
             let mut v = read_json(&p);
-            v.as_object_mut().unwrap().remove("seconds");
+            // Timing, and which Slurm job trained it (the Slurm tests check that apart).
+            for field in ["seconds", "computed_by"] {
+                v.as_object_mut().unwrap().remove(field);
+            }
             v
         })
         .collect();
@@ -107,9 +110,13 @@ pub fn results(dir: &Path) -> (String, Vec<Value>, Value) {
     // The command line names the run directory; the rest of the provenance is this
     // machine's and this binary's.
     report.as_object_mut().unwrap().remove("command");
-    report["best"].as_object_mut().unwrap().remove("seconds");
+    for field in ["seconds", "computed_by"] {
+        report["best"].as_object_mut().unwrap().remove(field);
+    }
     for r in report["retrained"].as_array_mut().unwrap() {
-        r.as_object_mut().unwrap().remove("seconds");
+        for field in ["seconds", "computed_by"] {
+            r.as_object_mut().unwrap().remove(field);
+        }
         for rep in r["repeats"].as_array_mut().into_iter().flatten() {
             rep.as_object_mut().unwrap().remove("seconds");
         }
