@@ -290,6 +290,9 @@ fn a_submitted_comparison_merges_into_the_same_results_as_a_local_one() {
         stdout(&out)
     );
     check_ok(&run(&["compare", "-q"], &cluster), "merge");
+    // The merge loaded the finished searches; each still names its own array task.
+    let check = run(&["slurm", "check", "--require-array"], &cluster);
+    check_ok(&check, "slurm check");
     check_ok(&run(&["compare", "-q"], &local), "local compare");
     let table = |dir: &Path| std::fs::read_to_string(dir.join("compare/results.csv")).unwrap();
     assert_eq!(table(&cluster), table(&local));

@@ -99,12 +99,17 @@ impl SearchStore for SearchDir {
         let bytes = w.into_inner().map_err(|e| e.to_string())?;
         write_atomic(&self.dir.join("evaluated.csv"), &bytes)?;
         // Who finished it (`local`, or the Slurm job): a merge that had to finish a
-        // search itself shows here.
-        Ok(write_json(
-            &self.dir.join("computed_by.json"),
-            &ComputedBy {
-                computed_by: crate::reports::provenance::computed_by(),
-            },
-        )?)
+        // search itself shows here. A finished search is finished again each time a
+        // later command loads it (the merge, a report); that keeps the first record.
+        let path = self.dir.join("computed_by.json");
+        if !path.exists() {
+            write_json(
+                &path,
+                &ComputedBy {
+                    computed_by: crate::reports::provenance::computed_by(),
+                },
+            )?;
+        }
+        Ok(())
     }
 }
