@@ -61,16 +61,21 @@ fn copy_dir(from: &Path, to: &Path) {
     assert!(ok, "cp -r {} {}", from.display(), to.display());
 }
 
+/// The tiny run's supernet trained and searched in `dir`, here.
+fn searched(dir: &Path) -> PathBuf {
+    let mut train = vec!["train", "-q"];
+    train.extend(TINY);
+    check_ok(&run(&train, dir), "train");
+    check_ok(&run(&["search", "-q"], dir), "search");
+    dir.to_path_buf()
+}
+
 #[test]
 fn a_submitted_retraining_merges_into_the_same_results_as_a_local_one() {
     let tmp = tempfile::tempdir().unwrap();
     let sbatch = fake_sbatch(tmp.path());
     let sbatch = sbatch.to_str().unwrap();
-    let cluster = tmp.path().join("cluster");
-    let mut train = vec!["train", "-q"];
-    train.extend(TINY);
-    check_ok(&run(&train, &cluster), "train");
-    check_ok(&run(&["search", "-q"], &cluster), "search");
+    let cluster = searched(&tmp.path().join("cluster"));
     let local = tmp.path().join("local");
     copy_dir(&cluster, &local);
 
@@ -313,11 +318,7 @@ fn a_merge_refuses_units_its_tasks_did_not_compute() {
     let tmp = tempfile::tempdir().unwrap();
     let sbatch = fake_sbatch(tmp.path());
     let sbatch = sbatch.to_str().unwrap();
-    let cluster = tmp.path().join("cluster");
-    let mut train = vec!["train", "-q"];
-    train.extend(TINY);
-    check_ok(&run(&train, &cluster), "train");
-    check_ok(&run(&["search", "-q"], &cluster), "search");
+    let cluster = searched(&tmp.path().join("cluster"));
     let submit = |extra: &[&str]| {
         let mut c = nas();
         c.args([
