@@ -4,7 +4,11 @@ load hits both. Prints a Markdown table of images/s and the ratios ours / PyTorc
 
     cargo build --release -p nas-core --example throughput
     python bench/compare.py [--sizes bench,default] [--seconds 3] [--threads 2]
-                            [--rounds 3] [--backend flex] [--json out.json]
+                            [--rounds 3] [--backend flex] [--json out.json] [--exe PATH]
+
+`--backend cuda` (a build with `--features cuda`) and `--backend tch-cuda` (`--features tch`)
+run on the GPU, and the PyTorch reference then runs on the GPU too; `--exe` names a
+throughput binary built elsewhere (the default is target/release/examples/throughput).
 
 Each round runs every workload of both implementations once; the table shows the median
 over rounds, and the spread (min..max of the ratio over rounds) as a noise estimate.
@@ -30,7 +34,9 @@ LABELS = {
 
 
 def run_lines(cmd, env):
-    out = subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True, text=True)
+    out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed (exit status {out.returncode}):\n{out.stderr[-3000:]}")
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
@@ -40,13 +46,16 @@ def main():
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--backend", default="flex", choices=["flex", "ndarray", "tch"])
+    ap.add_argument("--backend", default="flex",
+                    choices=["flex", "ndarray", "tch", "tch-cuda", "cuda"])
     ap.add_argument("--json", help="also write every measurement here")
+    ap.add_argument("--exe", help="the throughput binary (default: the release build's)")
     args = ap.parse_args()
 
-    exe = ROOT / "target" / "release" / "examples" / "throughput"
+    exe = Path(args.exe) if args.exe else ROOT / "target" / "release" / "examples" / "throughput"
     if not exe.exists():
         sys.exit(f"{exe} is missing: cargo build --release -p nas-core --example throughput")
+    device = "cuda" if args.backend in ("cuda", "tch-cuda") else "cpu"
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads),
                OMP_NUM_THREADS=str(args.threads))
     sizes = args.sizes.split(",")
@@ -56,7 +65,7 @@ def main():
             for impl, cmd in [
                 ("ours", [str(exe), args.backend, size, str(args.seconds)]),
                 ("pytorch", [sys.executable, str(ROOT / "bench" / "reference.py"), size,
-                             str(args.seconds), str(args.threads)]),
+                             str(args.seconds), str(args.threads), device]),
             ]:
                 for line in run_lines(cmd, env):
                     line.update(round=r, side=impl)
@@ -70,7 +79,7 @@ def main():
                 and x["side"] == side]
 
     print(f"\n{args.threads} threads, {args.rounds} rounds of {args.seconds:g} s per "
-          f"workload, burn backend {args.backend}; medians over rounds\n")
+          f"workload, burn backend {args.backend}, PyTorch on {device}; medians over rounds\n")
     print("| size | workload | params | ours (images/s) | PyTorch (images/s) "
           "| ours / PyTorch | range over rounds |")
     print("| --- | --- | ---: | ---: | ---: | ---: | --- |")

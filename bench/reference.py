@@ -7,7 +7,7 @@ L2 over the active paths only, SGD with Nesterov momentum), measured on the same
 workloads as `cargo run --release -p nas-core --example throughput`. Prints one JSON
 object per line.
 
-    python bench/reference.py [bench|default|all] [SECONDS] [THREADS]
+    python bench/reference.py [bench|default|all] [SECONDS] [THREADS] [cpu|cuda]
     python bench/reference.py memory F SIDE BATCH STEPS THREADS
 
 Trainable parameter counts are printed so the two implementations can be checked to build
@@ -242,13 +242,21 @@ def sample_mask(sites, rate, rng):
     return mask
 
 
+def sync():
+    """Waits for the GPU's queued work (nothing to wait for on the CPU)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def rate_of(images, seconds, step):
     step()
     step()
+    sync()
     start, n = time.perf_counter(), 0
     while n < 3 or time.perf_counter() - start < seconds:
         step()
         n += 1
+    sync()
     return n * images / (time.perf_counter() - start)
 
 
@@ -256,20 +264,20 @@ def trainable(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def measure(name, size, seconds, threads):
+def measure(name, size, seconds, threads, device="cpu"):
     torch.manual_seed(0)
     rng = random.Random(0)
     side, filters, tb = size["side"], size["filters"], size["train_batch"]
     arch = parse_arch(ARCH)
-    x = torch.randn(tb, 1, side, side)
-    y = torch.randint(0, CLASSES, (tb,))
+    x = torch.randn(tb, 1, side, side).to(device)
+    y = torch.randint(0, CLASSES, (tb,)).to(device)
 
     def report(workload, params, r):
         print(json.dumps({"impl": "pytorch", "size": name, "workload": workload,
                           "params": params, "images_per_s": round(r, 1),
-                          "threads": threads}), flush=True)
+                          "threads": threads, "device": device}), flush=True)
 
-    supernet = Network(filters, lambda c, b, op: True)
+    supernet = Network(filters, lambda c, b, op: True).to(device)
     sites = supernet.sites
     opt = torch.optim.SGD(supernet.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     for workload, rate, ghosts in [("supernet-all", 0.0, 1), ("supernet-drop", 0.125, 2)]:
@@ -284,16 +292,16 @@ def measure(name, size, seconds, threads):
             opt.step()
         report(workload, trainable(supernet), rate_of(tb, seconds, step))
 
-    xe = torch.randn(EVAL_BATCH, 1, side, side)
+    xe = torch.randn(EVAL_BATCH, 1, side, side).to(device)
     mask = arch_mask(arch, sites)
 
     def score():
         with torch.inference_mode():
-            supernet(xe, mask).numpy()
+            supernet(xe, mask).cpu().numpy()
     report("oneshot", trainable(supernet), rate_of(EVAL_BATCH, seconds, score))
 
     alone = Network(filters, lambda c, b, op: any(
-        op in ops for _, ops in [arch[sites[c][0]][b]]))
+        op in ops for _, ops in [arch[sites[c][0]][b]])).to(device)
     opt = torch.optim.SGD(alone.parameters(), lr=0.05, momentum=0.9, nesterov=True)
 
     def alone_step():
@@ -341,12 +349,15 @@ def main():
     which = sys.argv[1] if len(sys.argv) > 1 else "bench"
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
     threads = int(sys.argv[3]) if len(sys.argv) > 3 else torch.get_num_threads()
+    device = sys.argv[4] if len(sys.argv) > 4 else "cpu"
+    if device not in ("cpu", "cuda"):
+        sys.exit(f"unknown device '{device}': use cpu or cuda")
     torch.set_num_threads(threads)
     names = list(SIZES) if which == "all" else [which]
     for name in names:
         if name not in SIZES:
             sys.exit(f"unknown size '{name}': use bench, default or all")
-        measure(name, SIZES[name], seconds, threads)
+        measure(name, SIZES[name], seconds, threads, device)
 
 
 if __name__ == "__main__":

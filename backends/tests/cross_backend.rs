@@ -1,7 +1,7 @@
 //! Same seed, same network on every backend.
 //!
-//! On every compiled backend (Flex and NdArray by default; wgpu and CUDA where built and a
-//! device exists), from one seed: the supernet's initial weights, its logits with every
+//! On every compiled backend (Flex and NdArray by default; wgpu, CUDA and LibTorch where
+//! built, and LibTorch's GPU where libtorch sees one), from one seed: the supernet's initial weights, its logits with every
 //! path on, under one sampled architecture and with path-dropout masks over two ghost
 //! batches, and its weights after one SGD step. Initial weights must be equal bit for bit
 //! (they are drawn on the host); the rest within tolerances that cover float drift between
@@ -151,15 +151,23 @@ fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
         .fold(0f32, f32::max)
 }
 
-/// The backends of this build that can run here, by name, with what they computed.
+/// The backends of this build that can run here, by name, with what they computed
+/// (LibTorch on the CPU, and also on the first GPU when libtorch sees one).
 fn outcomes() -> Vec<(String, Outcome)> {
     let mut out = Vec::new();
+    let mut specs = Vec::new();
     for kind in available() {
-        let spec = match kind {
+        specs.push(match kind {
             BackendKind::Wgpu => "wgpu:default",
             BackendKind::Cuda => "cuda:0",
             other => other.name(),
-        };
+        });
+        #[cfg(feature = "tch")]
+        if kind == BackendKind::Tch && nas_core::backend::libtorch::cuda_devices() > 0 {
+            specs.push("tch:cuda:0");
+        }
+    }
+    for spec in specs {
         let spec: BackendSpec = spec.parse().unwrap();
         // A GPU backend without a device panics or errors inside burn: skipped, saying so.
         match std::panic::catch_unwind(|| run(spec, Probe)) {

@@ -9,10 +9,13 @@
 //! - `standalone`: a stand-alone train step of the same architecture.
 //!
 //! ```text
-//! cargo run --release -p nas-core --example throughput -- [flex|ndarray|tch] [bench|default] [SECONDS]
+//! cargo run --release -p nas-core --example throughput -- [flex|ndarray|tch|tch-cuda|cuda] [bench|default] [SECONDS]
 //! ```
 //!
 //! `bench` is 28x28x1 images with F = 16; `default` is what `nas run` trains (14x14x1, F = 8).
+//! `tch` and `tch-cuda` need `--features tch`, `cuda` needs `--features cuda`; on a GPU the
+//! clock stops only when the queued work has run.
+//!
 //! Both have 3 stacks of 1 cell of 4 blocks and the 7-operation menu. Training batches
 //! are 32 images at `bench` size and 64 at `default` size.
 
@@ -73,30 +76,37 @@ fn sgd() -> SgdConfig {
     ))
 }
 
-fn batch<B: Backend>(n: usize, side: usize) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
-    let device = Default::default();
-    let x = Tensor::random([n, 1, side, side], Distribution::Normal(0.0, 1.0), &device);
-    let y = Tensor::<B, 1>::random([n], Distribution::Uniform(0.0, 9.99), &device).int();
+fn batch<B: Backend>(
+    n: usize,
+    side: usize,
+    device: &B::Device,
+) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
+    let x = Tensor::random([n, 1, side, side], Distribution::Normal(0.0, 1.0), device);
+    let y = Tensor::<B, 1>::random([n], Distribution::Uniform(0.0, 9.99), device).int();
     (x, y)
 }
 
 /// Runs `step` (one call = `images` images) for about `seconds` after two warm-up calls,
-/// and returns images per second.
-fn rate(images: usize, seconds: f64, mut step: impl FnMut()) -> f64 {
+/// and returns images per second. `sync` waits for the queued work of an asynchronous
+/// backend (a GPU), so that the clock stops when the last step has run, not when it was
+/// queued.
+fn rate(images: usize, seconds: f64, mut step: impl FnMut(), sync: impl Fn()) -> f64 {
     step();
     step();
+    sync();
     let start = Instant::now();
     let mut n = 0;
     while n < 3 || start.elapsed() < Duration::from_secs_f64(seconds) {
         step();
         n += 1;
     }
+    sync();
     (n * images) as f64 / start.elapsed().as_secs_f64()
 }
 
-fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
-    let device = Default::default();
+fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64, device: B::Device) {
     B::seed(&device, 0); // the random inputs
+    let sync = || B::sync(&device).expect("the backend's queued work");
     let space = SearchSpace {
         filters: size.filters,
         input_shape: [1, size.side, size.side],
@@ -106,7 +116,7 @@ fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
     let layers = LayerConfig::new();
     let ce = CrossEntropyLossConfig::new().init::<B>(&device);
     let mut rng = StdRng::seed_from_u64(0);
-    let (x, y) = batch::<B>(size.train_batch, size.side);
+    let (x, y) = batch::<B>(size.train_batch, size.side, &device);
     // Multiply-adds of one forward pass of the architecture on one image (what one-shot
     // scoring and the stand-alone model compute), for FLOP/s figures.
     let macs = ModelStats::of(&space, &arch, &layers).unwrap().macs;
@@ -126,40 +136,55 @@ fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64) {
     let mut optim = sgd().init::<B, Supernet<B>>();
     let mut model = Some(supernet);
     for (workload, r, ghosts) in [("supernet-all", 0.0, 1), ("supernet-drop", 0.125, 2)] {
-        let r = rate(size.train_batch, seconds, || {
-            let m = model.take().unwrap();
-            let plan = drop.sample_plan(&space, r, ghosts, &mut rng);
-            let loss = ce
-                .forward(m.forward(x.clone(), &plan), y.clone())
-                .add(m.l2_penalty(&plan, 1e-4));
-            let grads = GradientsParams::from_grads(loss.backward(), &m);
-            model = Some(optim.step(0.05, m, grads));
-        });
+        let r = rate(
+            size.train_batch,
+            seconds,
+            || {
+                let m = model.take().unwrap();
+                let plan = drop.sample_plan(&space, r, ghosts, &mut rng);
+                let loss = ce
+                    .forward(m.forward(x.clone(), &plan), y.clone())
+                    .add(m.l2_penalty(&plan, 1e-4));
+                let grads = GradientsParams::from_grads(loss.backward(), &m);
+                model = Some(optim.step(0.05, m, grads));
+            },
+            sync,
+        );
         report(workload, params, r);
     }
 
     let scorer = model.take().unwrap().valid();
-    let (xe, _) = batch::<B::InnerBackend>(EVAL_BATCH, size.side);
+    let (xe, _) = batch::<B::InnerBackend>(EVAL_BATCH, size.side, &device);
     let plan = Plan::architecture(&space, &arch);
-    let r = rate(EVAL_BATCH, seconds, || {
-        let logits = scorer.forward(xe.clone(), &plan);
-        std::hint::black_box(logits.into_data());
-    });
+    let r = rate(
+        EVAL_BATCH,
+        seconds,
+        || {
+            let logits = scorer.forward(xe.clone(), &plan);
+            std::hint::black_box(logits.into_data());
+        },
+        sync,
+    );
     report("oneshot", params, r);
 
     let alone = StandaloneModel::<B>::new(&space, &arch, &layers, 0, &device).unwrap();
     let params = trainable(&alone);
     let mut optim = sgd().init::<B, StandaloneModel<B>>();
     let mut alone = Some(alone);
-    let r = rate(size.train_batch, seconds, || {
-        let m = alone.take().unwrap();
-        let loss = ce.forward(
-            m.forward(x.clone(), NormMode::BatchUpdateRunning),
-            y.clone(),
-        );
-        let grads = GradientsParams::from_grads(loss.backward(), &m);
-        alone = Some(optim.step(0.05, m, grads));
-    });
+    let r = rate(
+        size.train_batch,
+        seconds,
+        || {
+            let m = alone.take().unwrap();
+            let loss = ce.forward(
+                m.forward(x.clone(), NormMode::BatchUpdateRunning),
+                y.clone(),
+            );
+            let grads = GradientsParams::from_grads(loss.backward(), &m);
+            alone = Some(optim.step(0.05, m, grads));
+        },
+        sync,
+    );
     report("standalone", params, r);
 }
 
@@ -207,16 +232,30 @@ fn main() {
     }
     for size in sizes {
         match backend {
-            "flex" => measure::<Autodiff<Flex>>(backend, size, seconds),
-            "ndarray" => measure::<Autodiff<NdArray>>(backend, size, seconds),
+            "flex" => measure::<Autodiff<Flex>>(backend, size, seconds, Default::default()),
+            "ndarray" => measure::<Autodiff<NdArray>>(backend, size, seconds, Default::default()),
             #[cfg(feature = "tch")]
-            "tch" => {
+            "tch" | "tch-cuda" => {
+                use burn::backend::libtorch::LibTorchDevice;
                 nas_core::backend::libtorch::set_threads(rayon_threads());
-                measure::<Autodiff<burn::backend::LibTorch<f32>>>(backend, size, seconds)
+                let device = if backend == "tch" {
+                    LibTorchDevice::Cpu
+                } else {
+                    LibTorchDevice::Cuda(0)
+                };
+                measure::<Autodiff<burn::backend::LibTorch<f32>>>(backend, size, seconds, device)
             }
+            #[cfg(feature = "cuda")]
+            "cuda" => measure::<Autodiff<burn::backend::Cuda>>(
+                backend,
+                size,
+                seconds,
+                burn::backend::cuda::CudaDevice::new(0),
+            ),
             other => {
                 eprintln!(
-                    "unknown backend '{other}': use flex, ndarray or (with --features tch) tch"
+                    "unknown backend '{other}': use flex, ndarray, (with --features tch) tch or \
+                     tch-cuda, or (with --features cuda) cuda"
                 );
                 std::process::exit(2);
             }
