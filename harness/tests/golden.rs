@@ -35,10 +35,11 @@ use serde_json::{Map, Value, json};
 const REFERENCE: &str = "tests/golden/tiny-flex.json";
 
 /// How far a run may be from the nearest reference of another extension set. Each bound
-/// is about twice the largest spread between the three recorded sets (AVX-512, AVX2+FMA
-/// and SSE4.1 only): the 3-epoch supernet at its high learning rate amplifies the last
-/// bits most, up to 1.0% in one-shot loss and 5 of 64 images; the stand-alone trainings
-/// up to 0.28% and 3 of 64 images.
+/// is at least twice the largest spread between the three recorded sets (AVX-512,
+/// AVX2+FMA and SSE4.1 only): the 3-epoch supernet at its high learning rate amplifies the
+/// last bits most, up to 1.5% in one-shot loss and 4 of 64 images; the stand-alone
+/// trainings up to 0.04% and 2 of 64 images (up to 0.28% and 3 images before the fused
+/// batch normalisation; the stand-alone bounds were kept).
 #[derive(Debug, Clone, Copy)]
 struct Tolerance {
     /// Largest relative difference of a loss.
@@ -48,7 +49,7 @@ struct Tolerance {
 }
 
 const ONE_SHOT: Tolerance = Tolerance {
-    loss: 0.02,
+    loss: 0.03,
     images: 8,
 };
 const STANDALONE: Tolerance = Tolerance {

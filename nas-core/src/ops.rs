@@ -3,7 +3,7 @@
 //! The supernet and the stand-alone models are built from these same modules (one copy
 //! of the op code), so weights can be copied from one to the other.
 
-use crate::backend::{NasBackend, dense_conv2d, depthwise_conv2d, max_pool3x3};
+use crate::backend::{NasBackend, batch_norm, dense_conv2d, depthwise_conv2d, max_pool3x3};
 use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::PaddingConfig2d;
@@ -95,29 +95,35 @@ impl<B: NasBackend> Norm<B> {
     /// - output: same as `x`
     pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
         let [n, c, h, w] = x.dims();
-        let hw = h * w;
-        // Work on rows of `[n * c, h * w]`: broadcasting a per-row value along the last
-        // dimension is several times faster on the CPU backends than a `[1, c, 1, 1]`
-        // broadcast over a 4-d tensor.
-        let rows = x.reshape([n * c, hw]);
-        let per_row = |v: Tensor<B, 1>| v.reshape([1, c, 1]).expand([n, c, 1]).reshape([n * c, 1]);
-        let channel_mean = |t: Tensor<B, 2>| t.mean_dim(1).reshape([n, c]).mean_dim(0).reshape([c]);
-        let (centered, var) = match mode {
-            NormMode::Running => (
-                rows.sub(per_row(self.running_mean.value())),
-                self.running_var.value(),
-            ),
-            NormMode::Batch | NormMode::BatchUpdateRunning => {
-                let mean = channel_mean(rows.clone());
-                let centered = rows.sub(per_row(mean.clone()));
-                let var = channel_mean(centered.clone().square());
-                if mode == NormMode::BatchUpdateRunning {
-                    self.update_running(mean, var.clone(), n * hw);
-                }
-                (centered, var)
+        if mode != NormMode::Running {
+            // One fused operation with its own backward pass (see `NasBackend::batch_norm`).
+            let device = x.device();
+            let gamma = self
+                .gamma
+                .as_ref()
+                .map_or_else(|| Tensor::ones([c], &device), |g| g.val());
+            let beta = self
+                .beta
+                .as_ref()
+                .map_or_else(|| Tensor::zeros([c], &device), |b| b.val());
+            let (y, mean, var) = batch_norm(x, gamma, beta, self.epsilon);
+            if mode == NormMode::BatchUpdateRunning {
+                self.update_running(mean, var, n * h * w);
             }
-        };
-        let mut scale = var.add_scalar(self.epsilon).sqrt().recip();
+            return y;
+        }
+        // Running statistics, on rows of `[n * c, h * w]`: broadcasting a per-row value
+        // along the last dimension is several times faster on the CPU backends than a
+        // `[1, c, 1, 1]` broadcast over a 4-d tensor.
+        let rows = x.reshape([n * c, h * w]);
+        let per_row = |v: Tensor<B, 1>| v.reshape([1, c, 1]).expand([n, c, 1]).reshape([n * c, 1]);
+        let centered = rows.sub(per_row(self.running_mean.value()));
+        let mut scale = self
+            .running_var
+            .value()
+            .add_scalar(self.epsilon)
+            .sqrt()
+            .recip();
         if let Some(g) = &self.gamma {
             scale = scale.mul(g.val());
         }

@@ -3,16 +3,18 @@
 //! combinations. The depthwise one (square and 1xk / kx1 kernels) against a grouped
 //! `conv2d`, its generic weight gradient (what GPU backends use) and direct CPU kernel
 //! against a plain sum; the dense one for every kernel, stride and padding the network
-//! uses; 3x3 max pooling against burn's, ties included.
+//! uses; 3x3 max pooling against burn's, ties included; the fused batch normalisation
+//! (output, statistics and the three gradients) against burn's element-wise operations.
 
 use burn::backend::{Autodiff, Flex, NdArray};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData, TensorPrimitive};
 use nas_core::backend::{
-    NasAutodiffBackend, dense_conv2d, depthwise_conv2d, depthwise_weight_grad,
-    grouped_weight_backward, max_pool3x3,
+    NasAutodiffBackend, NasBackend, batch_norm, batch_norm_backward_ops, batch_norm_ops,
+    dense_conv2d, depthwise_conv2d, depthwise_weight_grad, grouped_weight_backward, max_pool3x3,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -326,4 +328,140 @@ fn max_pool_matches_burn_on_flex() {
 #[test]
 fn max_pool_matches_burn_on_ndarray() {
     check_pool::<Autodiff<NdArray>>("ndarray");
+}
+
+/// `[y, dL/dx, dL/dgamma, dL/dbeta]` for `L = sum(y * r)`, through the fused batch
+/// normalisation or through burn's element-wise operations (differentiated by burn).
+fn run_norm<B: NasAutodiffBackend>(
+    fused: bool,
+    [x, gamma, beta, r]: [&[f32]; 4],
+    shape: [usize; 4],
+    epsilon: f64,
+) -> [Vec<f32>; 4] {
+    let c = shape[1];
+    let channels = |v: &[f32]| {
+        Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [c]), &Default::default())
+            .require_grad()
+    };
+    let xt = tensor::<B>(x, shape).require_grad();
+    let (gt, bt) = (channels(gamma), channels(beta));
+    let y = if fused {
+        batch_norm(xt.clone(), gt.clone(), bt.clone(), epsilon).0
+    } else {
+        let prim = |t: Tensor<B, 1>| t.into_primitive().tensor();
+        let [y, _, _] = batch_norm_ops::<B>(
+            xt.clone().into_primitive().tensor(),
+            prim(gt.clone()),
+            prim(bt.clone()),
+            epsilon,
+        );
+        Tensor::from_primitive(TensorPrimitive::Float(y))
+    };
+    let grads = y.clone().mul(tensor::<B>(r, shape)).sum().backward();
+    let flat = |t: Tensor<B::InnerBackend, 1>| t.into_data().convert::<f32>().into_vec().unwrap();
+    [
+        values(y.inner()),
+        values::<B::InnerBackend>(xt.grad(&grads).unwrap()),
+        flat(gt.grad(&grads).unwrap()),
+        flat(bt.grad(&grads).unwrap()),
+    ]
+}
+
+fn check_batch_norm<B: NasAutodiffBackend>(name: &str) {
+    let mut rng = StdRng::seed_from_u64(11);
+    for shape in SHAPES.into_iter().chain([[64, 8, 14, 14], [3, 5, 1, 1]]) {
+        for epsilon in [1e-5, 1e-3] {
+            let [n, c, h, w] = shape;
+            // Inputs off centre and scaled per channel, as activations are.
+            let x: Vec<f32> = random(n * c * h * w, &mut rng)
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| v * (1.0 + (i / (h * w) % c) as f32) + 2.0)
+                .collect();
+            let gamma: Vec<f32> = random(c, &mut rng).iter().map(|v| v + 1.5).collect();
+            let beta = random(c, &mut rng);
+            let r = random(n * c * h * w, &mut rng);
+            let inputs = [&x[..], &gamma, &beta, &r];
+            let fused = run_norm::<B>(true, inputs, shape, epsilon);
+            let ops = run_norm::<B>(false, inputs, shape, epsilon);
+            let case = format!("{name}: batch norm, input {shape:?}, epsilon {epsilon}");
+            for (what, (a, b)) in ["output", "x gradient", "gamma gradient", "beta gradient"]
+                .iter()
+                .zip(fused.iter().zip(&ops))
+            {
+                let d = rel_diff(a, b);
+                assert!(d < 1e-4, "{case}: {what} differs by {d:e} (relative)");
+            }
+
+            // The statistics, and the generic backward (what the GPU backends run) against
+            // this backend's, without autodiff.
+            type Inner<B> = <B as AutodiffBackend>::InnerBackend;
+            let prim4 = |v: &[f32]| tensor::<Inner<B>>(v, shape).into_primitive().tensor();
+            let prim1 = |v: &[f32]| {
+                Tensor::<Inner<B>, 1>::from_data(
+                    TensorData::new(v.to_vec(), [c]),
+                    &Default::default(),
+                )
+                .into_primitive()
+                .tensor()
+            };
+            let flat = |t| {
+                Tensor::<Inner<B>, 1>::from_primitive(TensorPrimitive::Float(t))
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec::<f32>()
+                    .unwrap()
+            };
+            let [_, mean, var] =
+                Inner::<B>::batch_norm(prim4(&x), prim1(&gamma), prim1(&beta), epsilon);
+            let [_, mean_ops, var_ops] =
+                batch_norm_ops::<Inner<B>>(prim4(&x), prim1(&gamma), prim1(&beta), epsilon);
+            let (mean, var) = (flat(mean), flat(var));
+            assert!(
+                rel_diff(&mean, &flat(mean_ops)) < 1e-5,
+                "{case}: means differ"
+            );
+            assert!(
+                rel_diff(&var, &flat(var_ops)) < 1e-5,
+                "{case}: variances differ"
+            );
+            let backward = |generic: bool| {
+                let args = (
+                    prim4(&x),
+                    prim1(&gamma),
+                    prim1(&mean),
+                    prim1(&var),
+                    epsilon,
+                    prim4(&r),
+                );
+                let all = if generic {
+                    batch_norm_backward_ops::<Inner<B>>(
+                        args.0, args.1, args.2, args.3, args.4, args.5, [true; 3],
+                    )
+                } else {
+                    Inner::<B>::batch_norm_backward(
+                        args.0, args.1, args.2, args.3, args.4, args.5, [true; 3],
+                    )
+                };
+                let [dx, dg, db] = all.map(Option::unwrap);
+                let dx = Tensor::<Inner<B>, 4>::from_primitive(TensorPrimitive::Float(dx));
+                [values(dx), flat(dg), flat(db)]
+            };
+            let (here, generic) = (backward(false), backward(true));
+            for (what, (a, b)) in ["x", "gamma", "beta"].iter().zip(here.iter().zip(&generic)) {
+                let d = rel_diff(a, b);
+                assert!(d < 1e-4, "{case}: generic {what} gradient differs by {d:e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_norm_matches_burns_operations_on_flex() {
+    check_batch_norm::<Autodiff<Flex>>("flex");
+}
+
+#[test]
+fn batch_norm_matches_burns_operations_on_ndarray() {
+    check_batch_norm::<Autodiff<NdArray>>("ndarray");
 }
