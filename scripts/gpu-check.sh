@@ -26,7 +26,8 @@
 #   NAS_TCH_BIN, NAS_TCH_TEST_BIN, NAS_TCH_CROSS_BIN, NAS_TCH_THROUGHPUT_BIN: the same with --features tch,
 #     built against the PyTorch the GPU machine has (see docs/performance.md, "CUDA"); the
 #     tch steps are skipped, saying so, when NAS_TCH_BIN is unset and NAS_GPU_BUILD_TCH is
-#     not 1. LD_LIBRARY_PATH gets that PyTorch's torch/lib when `python3 -c 'import torch'`
+#     not 1. That build takes libtorch from `python3`'s PyTorch; for another version than
+#     the 2.9.0 that tch 0.22 expects, add LIBTORCH_BYPASS_VERSION_CHECK=1 (2.11.0 worked). LD_LIBRARY_PATH gets that PyTorch's torch/lib when `python3 -c 'import torch'`
 #     works.
 # Results go to ${OUT:-gpu-results}/.
 set -uo pipefail
@@ -54,7 +55,7 @@ step() { # name, then the command; runs it under the time limit and records the 
   echo "$name ${ms} ms rc=$rc" >> "$out/timings.txt"
   if [ "$rc" = 0 ]; then passed+=("$name (${ms} ms)"); else failed+=("$name (rc $rc)"); fi
 }
-timed_run() { # name, backend, then nas run's own arguments; keeps stdout and stderr
+timed_run() { # name, the nas binary, then nas run's arguments; keeps stdout and stderr
   local name=$1 nas=$2; shift 2
   "$nas" run --quiet "$@" --out "$out/$name" > "$out/$name.stdout" 2> "$out/$name.stderr"
   local rc=$?
