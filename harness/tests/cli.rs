@@ -20,7 +20,7 @@ const STUDY_SAMPLE: &[&str] = &[
     "--set",
     "retrain.seeds=2",
 ];
-use common::{TINY, check_ok, nas, only_dir, read_json, results, run_args, search_log};
+use common::{KillOnDrop, TINY, check_ok, nas, only_dir, read_json, results, run_args, search_log};
 
 /// Runs `nas` with `args`, expecting failure; returns stderr.
 fn fails(args: &[&str]) -> String {
@@ -52,13 +52,13 @@ type KillPoint = Box<dyn Fn(&Path) -> bool>;
 /// Starts a run and kills it with SIGKILL once `ready` holds; returns whether it was
 /// still running at that moment (so the kill did interrupt it).
 fn kill_when(dir: &Path, ready: impl Fn(&Path) -> bool) -> bool {
-    let mut child = nas()
-        .args(run_args(dir))
-        .arg("--quiet")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop::spawn(
+        nas()
+            .args(run_args(dir))
+            .arg("--quiet")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -841,13 +841,13 @@ fn a_shared_folder_of_stand_alone_results_is_reused_and_extended() {
 fn a_second_process_on_a_run_directory_is_refused_and_a_killed_holder_blocks_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    let mut first = nas()
-        .args(run_args(&dir))
-        .args(["--quiet", "--set", "supernet.epochs=100000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = KillOnDrop::spawn(
+        nas()
+            .args(run_args(&dir))
+            .args(["--quiet", "--set", "supernet.epochs=100000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     // Wait until it holds the lock, has said who it is and has saved its configuration
     // (just after taking the lock).
     let lock = dir.join("lock");
@@ -977,4 +977,26 @@ fn diverged_stand_alone_trainings_are_recorded_and_listed_not_fatal() {
         );
     }
     assert!(partial, "no learning rate made only some trainings diverge");
+}
+
+/// A test that fails while its child process runs leaves no process behind: the guard
+/// kills and reaps it as the panic unwinds.
+#[test]
+fn a_failing_test_kills_its_child_process() {
+    let mut pid = None;
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let child = KillOnDrop::spawn(std::process::Command::new("sleep").arg("300"));
+        pid = Some(child.id());
+        assert!(
+            Path::new(&format!("/proc/{}", child.id())).exists(),
+            "the child runs"
+        );
+        panic!("an assertion fires while the child runs");
+    }));
+    assert!(unwound.is_err());
+    let pid = pid.expect("the child was started");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "process {pid} outlived the failed test"
+    );
 }

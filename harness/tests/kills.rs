@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{check_ok, nas, results, run_args, walk};
+use common::{KillOnDrop, check_ok, nas, results, run_args, walk};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -107,12 +107,12 @@ fn kills_at_random_moments_leave_no_partial_file_and_change_no_result() {
         let dir = tmp.path().join(format!("killed-{campaigns}"));
         loop {
             let delay = wall.mul_f64(rng.random_range(0.0..0.4));
-            let mut child = nas()
-                .args(args(&dir))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
+            let mut child = KillOnDrop::spawn(
+                nas()
+                    .args(args(&dir))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+            );
             let started = Instant::now();
             while started.elapsed() < delay && child.try_wait().unwrap().is_none() {
                 std::thread::sleep(Duration::from_millis(2));

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 
 use serde_json::Value;
 
@@ -10,6 +10,39 @@ pub fn nas() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nas"));
     c.env_remove("NAS_LOG");
     c
+}
+
+/// A child process that is killed (SIGKILL) and reaped when the guard is dropped, also
+/// when a test's assertion fires while it runs, so a failing test leaves no process
+/// behind.
+pub struct KillOnDrop(Child);
+
+impl KillOnDrop {
+    /// Spawns `cmd` under the guard.
+    pub fn spawn(cmd: &mut Command) -> Self {
+        KillOnDrop(cmd.spawn().expect("the child process starts"))
+    }
+}
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // Both fail harmlessly when the child has already ended and been reaped.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A configuration small enough for every phase to take a few seconds.
