@@ -3,7 +3,9 @@
 //! The supernet and the stand-alone models are built from these same modules (one copy
 //! of the op code), so weights can be copied from one to the other.
 
-use crate::backend::{NasBackend, batch_norm, dense_conv2d, depthwise_conv2d, max_pool3x3};
+use crate::backend::{
+    NasBackend, batch_norm, dense_conv2d, depthwise_conv2d, max_pool3x3, per_row,
+};
 use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::PaddingConfig2d;
@@ -112,11 +114,9 @@ impl<B: NasBackend> Norm<B> {
             }
             return y;
         }
-        // Running statistics, on rows of `[n * c, h * w]`: broadcasting a per-row value
-        // along the last dimension is several times faster on the CPU backends than a
-        // `[1, c, 1, 1]` broadcast over a 4-d tensor.
+        // Running statistics, on rows of `[n * c, h * w]` (see `backend::per_row`).
         let rows = x.reshape([n * c, h * w]);
-        let per_row = |v: Tensor<B, 1>| v.reshape([1, c, 1]).expand([n, c, 1]).reshape([n * c, 1]);
+        let per_row = |v: Tensor<B, 1>| per_row(v, n);
         let centered = rows.sub(per_row(self.running_mean.value()));
         let mut scale = self
             .running_var

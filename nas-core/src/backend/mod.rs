@@ -247,7 +247,7 @@ pub fn grouped_weight_backward<B: Backend>(
 /// Per-channel values `[c]` as a column `[n * c, 1]` over rows `[n * c, h * w]` (a per-row
 /// broadcast is several times faster on the CPU backends than a `[1, c, 1, 1]` one over a
 /// 4-d tensor).
-fn per_row<B: Backend>(v: Tensor<B, 1>, n: usize) -> Tensor<B, 2> {
+pub(crate) fn per_row<B: Backend>(v: Tensor<B, 1>, n: usize) -> Tensor<B, 2> {
     let [c] = v.dims();
     v.reshape([1, c, 1]).expand([n, c, 1]).reshape([n * c, 1])
 }
@@ -387,11 +387,12 @@ pub fn depthwise_conv2d<B: NasBackend>(x: Tensor<B, 4>, weight: Tensor<B, 4>) ->
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
-/// Registers a convolution's gradients `[x, weight]` for the parents that track them.
-fn register_both<B: NasBackend>(
+/// Registers an operation's gradients (a convolution's `[x, weight]`, batch
+/// normalisation's `[x, gamma, beta]`) for the parents that track them.
+fn register_all<B: NasBackend, const N: usize>(
     grads: &mut Gradients,
-    parents: [Option<NodeId>; 2],
-    both: [Option<FloatTensor<B>>; 2],
+    parents: [Option<NodeId>; N],
+    both: [Option<FloatTensor<B>>; N],
 ) {
     for (node, g) in parents.into_iter().zip(both) {
         if let (Some(node), Some(g)) = (node, g) {
@@ -419,7 +420,7 @@ impl<B: NasBackend> Backward<B, 2> for DepthwiseBackward {
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
         let wants = [node_x.is_some(), node_weight.is_some()];
         let both = B::depthwise_conv2d_backward(x, weight, grad, wants);
-        register_both::<B>(grads, [node_x, node_weight].map(|n| n.map(|n| n.id)), both);
+        register_all::<B, 2>(grads, [node_x, node_weight].map(|n| n.map(|n| n.id)), both);
     }
 }
 
@@ -443,11 +444,7 @@ impl<B: NasBackend> Backward<B, 3> for BatchNormBackward {
         let nodes = [node_x, node_gamma, node_beta].map(|n| n.map(|n| n.id));
         let wants = nodes.map(|n| n.is_some());
         let all = B::batch_norm_backward(x, gamma, mean, var, epsilon, grad, wants);
-        for (node, g) in nodes.into_iter().zip(all) {
-            if let (Some(node), Some(g)) = (node, g) {
-                grads.register::<B>(node, g);
-            }
-        }
+        register_all::<B, 3>(grads, nodes, all);
     }
 }
 
@@ -576,7 +573,7 @@ impl<B: NasBackend> Backward<B, 2> for DenseBackward {
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
         let wants = [node_x.is_some(), node_weight.is_some()];
         let both = B::dense_conv2d_backward(x, weight, grad, options, wants);
-        register_both::<B>(grads, [node_x, node_weight].map(|n| n.map(|n| n.id)), both);
+        register_all::<B, 2>(grads, [node_x, node_weight].map(|n| n.map(|n| n.id)), both);
     }
 }
 
