@@ -577,11 +577,19 @@ impl<B: NasBackend> Backward<B, 2> for DenseBackward {
     }
 }
 
-/// The CPU backends: burn's depthwise forward (Flex has a fast kernel), and the direct
-/// kernels below for the depthwise weight gradient and 3x3 max pooling.
+/// The CPU backends: direct kernels for the depthwise forward (also the input gradient's
+/// convolution; see [`depthwise`]) and weight gradient, 3x3 max pooling and batch
+/// normalisation.
 macro_rules! cpu_backend {
     ($ty:ty) => {
         impl NasBackend for $ty {
+            fn depthwise_conv2d(
+                x: FloatTensor<Self>,
+                weight: FloatTensor<Self>,
+            ) -> FloatTensor<Self> {
+                host_depthwise::<Self>(x, weight)
+            }
+
             fn depthwise_conv2d_weight_backward(
                 x: FloatTensor<Self>,
                 output_grad: FloatTensor<Self>,
@@ -636,6 +644,8 @@ impl NasBackend for burn::backend::Cuda {}
 
 #[cfg(feature = "tch")]
 pub mod libtorch;
+
+pub mod depthwise;
 
 fn to_host<B: Backend>(t: FloatTensor<B>) -> (Vec<f32>, [usize; 4]) {
     let t = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(t));
@@ -705,6 +715,17 @@ fn host_max_pool_backward<B: Backend>(
     let (x, dims) = to_host::<B>(x);
     let (g, _) = to_host::<B>(output_grad);
     from_host::<B>(max_pool3x3_grad(&x, &g, dims), dims, &device)
+}
+
+fn host_depthwise<B: Backend>(x: FloatTensor<B>, weight: FloatTensor<B>) -> FloatTensor<B> {
+    let device = B::float_device(&x);
+    let (x, dims) = to_host::<B>(x);
+    let (weight, [_, _, kh, kw]) = to_host::<B>(weight);
+    from_host::<B>(
+        depthwise::depthwise_forward(&x, &weight, dims, [kh, kw]),
+        dims,
+        &device,
+    )
 }
 
 fn host_weight_backward<B: Backend>(
