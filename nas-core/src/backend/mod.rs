@@ -646,6 +646,8 @@ impl NasBackend for burn::backend::Cuda {}
 pub mod libtorch;
 
 pub mod depthwise;
+mod max_pool;
+pub use max_pool::{max_pool3x3_forward, max_pool3x3_grad};
 
 fn to_host<B: Backend>(t: FloatTensor<B>) -> (Vec<f32>, [usize; 4]) {
     let t = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(t));
@@ -658,47 +660,6 @@ fn from_host<B: Backend>(v: Vec<f32>, dims: [usize; 4], device: &B::Device) -> F
     Tensor::<B, 4>::from_data(TensorData::new(v, dims), device)
         .into_primitive()
         .tensor()
-}
-
-/// For each output pixel of a 3x3, stride-1, padding-1 max pooling of one `h x w` plane,
-/// `(y, x, index of the first maximum in row-major window order)`, passed to `visit`.
-fn for_each_max3(plane: &[f32], h: usize, w: usize, mut visit: impl FnMut(usize, usize)) {
-    for y in 0..h {
-        let rows = y.saturating_sub(1)..(y + 2).min(h);
-        for x in 0..w {
-            let cols = x.saturating_sub(1)..(x + 2).min(w);
-            let mut best = rows.start * w + cols.start;
-            for r in rows.clone() {
-                for c in cols.clone() {
-                    if plane[r * w + c] > plane[best] {
-                        best = r * w + c;
-                    }
-                }
-            }
-            visit(y * w + x, best);
-        }
-    }
-}
-
-/// 3x3 max pooling, stride 1, padding 1 (padding never wins), planes in parallel.
-pub fn max_pool3x3_forward(x: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
-    let plane = h * w;
-    let mut out = vec![0f32; n * c * plane];
-    out.par_chunks_mut(plane)
-        .zip(x.par_chunks(plane))
-        .for_each(|(o, p)| for_each_max3(p, h, w, |i, best| o[i] = p[best]));
-    out
-}
-
-/// The input gradient of [`max_pool3x3_forward`]: each output's gradient is added at the
-/// first maximum of its window; planes in parallel, each in a fixed order.
-pub fn max_pool3x3_grad(x: &[f32], g: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
-    let plane = h * w;
-    let mut dx = vec![0f32; n * c * plane];
-    dx.par_chunks_mut(plane)
-        .zip(x.par_chunks(plane).zip(g.par_chunks(plane)))
-        .for_each(|(d, (p, gp))| for_each_max3(p, h, w, |i, best| d[best] += gp[i]));
-    dx
 }
 
 fn host_max_pool<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
