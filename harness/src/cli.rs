@@ -22,6 +22,11 @@ pub struct Cli {
     /// More log output (-v: debug).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Also write progress as JSON lines to this file, appended: one line per training
+    /// step, evaluation or stand-alone training step, e.g.
+    /// {"what":"supernet","pos":12,"len":40,"pid":4242}.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub events: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

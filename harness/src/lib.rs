@@ -39,6 +39,12 @@ pub fn main() -> std::process::ExitCode {
     use clap::Parser;
     let cli = cli::Cli::parse();
     init_logs(&cli);
+    if let Some(path) = &cli.events
+        && let Err(e) = ui::open_events(path)
+    {
+        eprintln!("error: opening the events file {}: {e}", path.display());
+        return std::process::ExitCode::FAILURE;
+    }
     let ui = ui::Ui { quiet: cli.quiet };
     match app::run(cli.command, ui) {
         Ok(()) => std::process::ExitCode::SUCCESS,

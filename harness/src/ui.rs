@@ -1,8 +1,12 @@
-//! Progress bars (hidden when stderr is not a terminal, or with `--quiet`).
+//! Progress bars (hidden when stderr is not a terminal, or with `--quiet`), and the same
+//! progress as JSON lines for programs (`--events FILE`).
 
+use std::fs::File;
 use std::io::Write;
-use std::ops::ControlFlow;
-use std::sync::LazyLock;
+use std::ops::{ControlFlow, Deref};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nas_core::train::{EpochInfo, StepInfo, TrainHook};
@@ -16,8 +20,9 @@ pub struct Ui {
 
 impl Ui {
     /// A bar of `len` units labelled `what`. indicatif draws nothing when stderr is not
-    /// a terminal, so logs and CI output stay clean.
-    pub fn bar(&self, len: usize, what: &str) -> ProgressBar {
+    /// a terminal, so logs and CI output stay clean. With `--events`, every move of the
+    /// bar is also an event (see [`Progress`]).
+    pub fn bar(&self, len: usize, what: &str) -> Progress {
         let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::hidden());
         // Shown bars live in one set, below which log lines are printed (see `LogWriter`).
         let bar = if self.quiet { bar } else { BARS.add(bar) };
@@ -28,7 +33,98 @@ impl Ui {
         .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(what.to_string());
-        bar
+        Progress {
+            bar,
+            what: what.to_string(),
+        }
+    }
+}
+
+/// A progress bar that also reports each new position as an event, when events are on.
+/// Everything else is the bar's own (through `Deref`).
+pub struct Progress {
+    bar: ProgressBar,
+    what: String,
+}
+
+impl Progress {
+    /// Moves the bar to `pos` (one event).
+    pub fn set_position(&self, pos: u64) {
+        self.bar.set_position(pos);
+        event(&self.what, pos, self.bar.length().unwrap_or(0));
+    }
+
+    /// Moves the bar `delta` units on (one event).
+    pub fn inc(&self, delta: u64) {
+        self.bar.inc(delta);
+        event(
+            &self.what,
+            self.bar.position(),
+            self.bar.length().unwrap_or(0),
+        );
+    }
+}
+
+impl Deref for Progress {
+    type Target = ProgressBar;
+    fn deref(&self) -> &ProgressBar {
+        &self.bar
+    }
+}
+
+/// Where `--events` writes, and the file.
+static EVENTS: OnceLock<(PathBuf, Mutex<File>)> = OnceLock::new();
+
+/// Events written by this process.
+static EVENT_COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// The environment variable that makes the process stop at its N-th event (see [`event`]).
+pub const PARK_AT_EVENT: &str = "NAS_PARK_AT_EVENT";
+
+static PARK_AT: LazyLock<Option<u64>> =
+    LazyLock::new(|| std::env::var(PARK_AT_EVENT).ok()?.parse().ok());
+
+/// Turns events on: each progress move appends one JSON line to `path` (created if
+/// missing; kept if it exists, so worker processes and reruns can share it):
+/// `{"what": "supernet", "pos": 12, "len": 40, "pid": 4242}`. `what` is the bar's label
+/// (`supernet` steps, the strategy's evaluations, `retrain` steps of one training).
+pub fn open_events(path: &Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    // The path is kept absolute: worker processes start elsewhere.
+    let path = std::path::absolute(path)?;
+    let _ = EVENTS.set((path, Mutex::new(file)));
+    Ok(())
+}
+
+/// The events file, when events are on (passed on to worker processes).
+pub fn events_path() -> Option<&'static Path> {
+    EVENTS.get().map(|(p, _)| p.as_path())
+}
+
+/// Writes one event (one `write` of one line, appended). For tests that kill a run at a
+/// reproducible point, `NAS_PARK_AT_EVENT=N` makes the process stop for good right after
+/// writing its N-th event, with every file it wrote before complete, until it is killed.
+fn event(what: &str, pos: u64, len: u64) {
+    let Some((_, file)) = EVENTS.get() else {
+        return;
+    };
+    let mut line = serde_json::json!({
+        "what": what, "pos": pos, "len": len, "pid": std::process::id(),
+    })
+    .to_string();
+    line.push('\n');
+    if let Ok(mut f) = file.lock() {
+        // Progress reporting never stops the work: a failed write is dropped.
+        let _ = f.write_all(line.as_bytes());
+    }
+    let n = EVENT_COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+    if *PARK_AT == Some(n) {
+        loop {
+            std::thread::park();
+        }
     }
 }
 
@@ -56,7 +152,7 @@ impl Write for LogWriter {
 /// Advances a bar on every training step, showing the loss.
 pub struct StepBar {
     /// The bar.
-    pub bar: ProgressBar,
+    pub bar: Progress,
 }
 
 impl<M> TrainHook<M> for StepBar {

@@ -863,8 +863,10 @@ fn a_second_process_on_a_run_directory_is_refused_and_a_killed_holder_blocks_not
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a second process ran");
     assert!(
-        e.contains("is in use by another nas process")
-            && e.contains(&format!("pid {}", first.id())),
+        e.contains(&format!(
+            "is in use by another nas process (pid {}",
+            first.id()
+        )),
         "{e}"
     );
     assert_eq!(
@@ -890,8 +892,7 @@ fn a_diverged_supernet_training_fails_naming_where_and_a_smaller_rate_then_runs(
     wild.extend(["--set", "supernet.optim.lr=100000"]);
     let e = fails(&wild);
     assert!(
-        e.contains("training the supernet")
-            && e.contains("diverged in epoch ")
+        e.contains("training the supernet: training diverged in epoch ")
             && e.contains(" of 3, at step ")
             && e.contains(" of 9: the loss is "),
         "{e}"
@@ -960,7 +961,8 @@ fn diverged_stand_alone_trainings_are_recorded_and_listed_not_fatal() {
         );
         let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
         assert!(
-            summary.contains(&format!("{failed} training(s) diverged")),
+            summary.contains("## Failed stand-alone trainings")
+                && summary.contains(&format!("{failed} training(s) diverged")),
             "{summary}"
         );
         // A rerun reads the failures back: nothing is trained again.
@@ -999,4 +1001,48 @@ fn a_failing_test_kills_its_child_process() {
         !Path::new(&format!("/proc/{pid}")).exists(),
         "process {pid} outlived the failed test"
     );
+}
+
+#[test]
+fn events_report_every_phase_as_json_lines_and_a_rerun_appends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let events = tmp.path().join("events.jsonl");
+    let run = || {
+        let out = nas()
+            .args(run_args(&dir))
+            .arg("--quiet")
+            .arg("--events")
+            .arg(&events)
+            .output()
+            .unwrap();
+        check_ok(&out, "nas run --events");
+    };
+    run();
+    let read = || -> Vec<Value> {
+        std::fs::read_to_string(&events)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let first = read();
+    let mut kinds: Vec<&str> = first.iter().map(|e| e["what"].as_str().unwrap()).collect();
+    kinds.dedup();
+    // Supernet steps, then the search's evaluations, then stand-alone training steps.
+    assert_eq!(kinds, ["supernet", "evolution", "retrain"], "{first:?}");
+    for e in &first {
+        assert!(
+            e["pos"].as_u64().unwrap() <= e["len"].as_u64().unwrap(),
+            "{e}"
+        );
+        assert_eq!(e["pid"], first[0]["pid"]);
+    }
+    let supernet = first.iter().filter(|e| e["what"] == "supernet").count() as u64;
+    // The initial position, then one event per step.
+    assert_eq!(supernet, first[0]["len"].as_u64().unwrap() + 1);
+    // A finished run's rerun reads everything back: a few start events at most, appended.
+    run();
+    let second = read();
+    assert!(second.len() >= first.len() && second[..first.len()] == first[..]);
 }

@@ -258,6 +258,17 @@ fn test_sources() -> String {
     .collect()
 }
 
+/// The source of the test function `name`: from its `fn` line to the closing brace at
+/// the same indentation.
+fn test_body<'a>(sources: &'a str, name: &str) -> Option<&'a str> {
+    let start = sources.find(&format!("fn {name}("))?;
+    let line_start = sources[..start].rfind('\n').map_or(0, |i| i + 1);
+    let indent = &sources[line_start..start];
+    let indent = &indent[..indent.len() - indent.trim_start().len()];
+    let end = sources[start..].find(&format!("\n{indent}}}\n"))?;
+    Some(&sources[start..start + end])
+}
+
 #[test]
 fn every_bad_input_in_docs_errors_md_gives_its_error_and_loses_nothing() {
     let rows = rows();
@@ -271,13 +282,20 @@ fn every_bad_input_in_docs_errors_md_gives_its_error_and_loses_nothing() {
     let fx = Fixtures::new();
     let sources = test_sources();
     let mut ran = 0;
+    let mut unchecked = Vec::new();
     for row in &rows {
         if let Some(test) = &row.test {
-            assert!(
-                sources.contains(&format!("fn {test}(")),
-                "row {}: no test named {test}",
-                row.id
-            );
+            let body = test_body(&sources, test)
+                .unwrap_or_else(|| panic!("row {}: no test named {test}", row.id));
+            // The test must look for the row's text itself (up to its first `...`), so a
+            // row cannot pass on a test that exercises something else.
+            let head = row.needle.split("...").next().unwrap_or_default().trim();
+            if !body.contains(head) {
+                unchecked.push(format!(
+                    "row {}: {test} does not check for {head:?}",
+                    row.id
+                ));
+            }
             continue;
         }
         let command = row.command.as_deref().unwrap();
@@ -321,6 +339,7 @@ fn every_bad_input_in_docs_errors_md_gives_its_error_and_loses_nothing() {
         }
         ran += 1;
     }
+    assert!(unchecked.is_empty(), "{}", unchecked.join("\n"));
     eprintln!(
         "{ran} rows run, {} covered by their tests",
         rows.len() - ran

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
 use burn::module::{AutodiffModule, Module};
-use indicatif::ProgressBar;
 use nas_core::backend::{NasAutodiffBackend, NasBackend};
 use nas_core::eval::OneShotEvaluator;
 use nas_core::search::{
@@ -16,6 +15,7 @@ use serde::Serialize;
 
 use super::{Ctx, Prepared};
 use crate::rundir::{SearchDir, key_of};
+use crate::ui::Progress;
 
 /// One-shot scoring on the validation images, with a memo: the score of an architecture
 /// is a deterministic function of the supernet and the images.
@@ -96,7 +96,7 @@ pub(crate) fn search_dir<'a>(
 }
 
 /// A progress bar over evaluations.
-struct Bar(ProgressBar);
+struct Bar(Progress);
 
 impl SearchObserver for Bar {
     fn on_start(&mut self, done: usize, _budget: usize) {

@@ -152,7 +152,14 @@ fn start_worker<B: NasAutodiffBackend>(
     let file =
         std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let arch = job.arch.to_string();
-    let child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if let Some(events) = crate::ui::events_path() {
+        // Workers report their steps to the same file; a stop at the N-th event is for
+        // the process the test started, not for its workers.
+        command.arg("--events").arg(events);
+        command.env_remove(crate::ui::PARK_AT_EVENT);
+    }
+    let child = command
         .arg("standalone-worker")
         .arg("--quiet")
         .arg("--out")
