@@ -8,7 +8,11 @@
 #   3. a small dropout study (2 supernets + 12 stand-alone trainings as one array),
 #      merged by `nas study dropout`, gives the same report as a local study;
 #   4. a strategy comparison (2 strategies x 2 seeds, one search per task), merged by
-#      `nas compare`, gives the same searches and table as a local comparison.
+#      `nas compare`, gives the same searches and table as a local comparison;
+#   5. a task that fails is named as failed by `nas slurm status`, with its exit code and
+#      the end of its log;
+#   6. `nas slurm cancel` leaves no job of the submission queued, and status says
+#      cancelled.
 # Stops the daemons it started. Run as root (CI: its own step in .ci/run).
 set -euo pipefail
 # The daemons live in /usr/sbin, which a non-login PATH may lack.
@@ -159,6 +163,42 @@ for d in "$work"/compare-local/search/*; do
     diff "$d/evaluated.jsonl" "$work/compare/search/$(basename "$d")/evaluated.jsonl"
 done
 echo "slurm-check: $(ls "$work/compare-local/search" | wc -l) searches and compare/results.csv identical"
+
+say "5. a task that fails: status names it failed, with its exit code and log"
+"$nas" train -q --out "$work/ends" "${small[@]}"
+"$nas" search -q --out "$work/ends"
+# The tasks wait a few seconds (--begin): long enough to damage the list of units they
+# read (status reads it too, so it is put back once they failed).
+out=$("$nas" slurm submit retrain -q --out "$work/ends" --sbatch-option=--begin=now+4)
+echo "$out"
+job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
+units=$(ls -d "$work"/ends/slurm/retrain-*)/units.jsonl
+mv "$units" "$units.kept"
+echo 'not a unit' > "$units"
+wait_for "$job"
+mv "$units.kept" "$units"
+status=$("$nas" slurm status --out "$work/ends" 2>&1 || true)
+echo "$status"
+grep -q 'failed (exit code 1): see .*task-0.log' <<<"$status" \
+    || { echo "slurm-check: status does not name the failed task" >&2; exit 1; }
+rm -rf "$work"/ends/slurm
+
+say "6. a cancelled submission: nothing of it stays queued, status says cancelled"
+out=$("$nas" slurm submit retrain -q --out "$work/ends" --merge --sbatch-option=--begin=now+600)
+echo "$out"
+job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
+merge=$(sed -n 's/^submitted the merge job \([0-9]*\).*/\1/p' <<<"$out")
+"$nas" slurm cancel --out "$work/ends"
+sleep 1
+if [ -n "$(squeue -h -j "$job,$merge" 2>/dev/null)" ]; then
+    squeue -j "$job,$merge" -r >&2
+    echo "slurm-check: jobs of the cancelled submission are still queued" >&2
+    exit 1
+fi
+status=$("$nas" slurm status --out "$work/ends")
+echo "$status"
+grep -q '^ *0  cancelled' <<<"$status" \
+    || { echo "slurm-check: status does not say cancelled" >&2; exit 1; }
 
 say "passed: array tasks under slurmd give what a local run gives"
 passed=1

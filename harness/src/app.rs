@@ -448,6 +448,9 @@ pub fn run(command: Command, ui: Ui) -> Result<()> {
             args.require_array,
             ui,
         ),
+        Command::Slurm(SlurmCommand::Cancel(args)) => {
+            crate::slurm::cancel(&args.out, args.submission.as_deref(), &args.scancel)
+        }
         Command::Slurm(SlurmCommand::Task(args)) => {
             let spec: BackendSpec = args.backend.parse()?;
             let (unit, prep) =

@@ -227,6 +227,10 @@ pub enum SlurmCommand {
     /// them, when any has none; with `--require-array`, also when any was computed by
     /// anyone but its own array task. The merge job runs it first.
     Check(CheckArgs),
+    /// Cancel the array and merge jobs of every submission of the run directory (or of
+    /// `--submission`) with `scancel`; results already written stay, and `nas slurm
+    /// submit` later sends what is still missing.
+    Cancel(CancelArgs),
     /// One unit of a submission (run by the array task itself).
     #[command(hide = true)]
     Task(TaskArgs),
@@ -285,6 +289,19 @@ pub struct StatusArgs {
     /// The run directory.
     #[arg(long, short, default_value = "runs/default")]
     pub out: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CancelArgs {
+    /// The run directory.
+    #[arg(long, short, default_value = "runs/default")]
+    pub out: PathBuf,
+    /// The submission folder (`RUN/slurm/PHASE-STAMP`); default: every submission.
+    #[arg(long)]
+    pub submission: Option<PathBuf>,
+    /// The scancel program.
+    #[arg(long, default_value = "scancel")]
+    pub scancel: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -9,6 +9,7 @@
 //! result there and writes the report. Nothing here is a scheduler: which unit runs
 //! where and when, retries and preemption are Slurm's.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,6 +65,9 @@ pub struct Submission {
     pub merge_job_id: Option<String>,
     /// When (UTC, RFC 3339).
     pub submitted: String,
+    /// When `nas slurm cancel` cancelled it (UTC, RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<String>,
 }
 
 /// A submission folder.
@@ -382,6 +386,7 @@ pub fn submit(
         units: pending.len(),
         job_id: job_id.clone(),
         merge_job_id: None,
+        cancelled: None,
         submitted: utc_now(),
     };
     write_json(&folder.submission(), &submission)?;
@@ -418,7 +423,7 @@ fn folders(run: &Path) -> Result<Vec<Folder>> {
 }
 
 /// States of the array tasks of job `id` by `squeue`, if it is there: task index → state.
-fn queue_states(id: &str) -> Option<std::collections::BTreeMap<usize, String>> {
+fn queue_states(id: &str) -> Option<BTreeMap<usize, String>> {
     let out = Command::new("squeue")
         .args(["-h", "-r", "-j", id, "-o", "%K %T"])
         .output()
@@ -436,6 +441,221 @@ fn queue_states(id: &str) -> Option<std::collections::BTreeMap<usize, String>> {
             })
             .collect(),
     )
+}
+
+/// How an array task ended (or stands), as Slurm's accounting or controller reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskEnd {
+    /// Slurm's state, e.g. `TIMEOUT`, `FAILED`, `CANCELLED` (the first word only).
+    pub state: String,
+    /// `exit code:signal`, e.g. `1:0`.
+    pub exit_code: String,
+    /// How many times Slurm requeued it (from `scontrol`; 0 where unknown).
+    pub restarts: u32,
+}
+
+impl TaskEnd {
+    /// In words, for `status`: `timed out`, `failed (exit code 3)`, ...
+    pub fn describe(&self) -> String {
+        let code = self.exit_code.split(':').next().unwrap_or("0");
+        let base = match self.state.as_str() {
+            "PENDING" => "pending".to_string(),
+            "RUNNING" => "running".to_string(),
+            "COMPLETED" => "completed without a result".to_string(),
+            "TIMEOUT" => "timed out".to_string(),
+            "OUT_OF_MEMORY" => "out of memory".to_string(),
+            "NODE_FAIL" => "node failure".to_string(),
+            "CANCELLED" => "cancelled".to_string(),
+            "FAILED" => format!("failed (exit code {code})"),
+            "REQUEUED" | "REQUEUE_HOLD" | "REQUEUE_FED" => "requeued".to_string(),
+            "PREEMPTED" => "preempted".to_string(),
+            other => other.to_lowercase().replace('_', " "),
+        };
+        match self.restarts {
+            0 => base,
+            1 => format!("{base}, requeued once"),
+            n => format!("{base}, requeued {n} times"),
+        }
+    }
+
+    /// Whether the task ended without its result in a way its log may explain.
+    fn ended_badly(&self) -> bool {
+        !matches!(self.state.as_str(), "PENDING" | "RUNNING" | "CANCELLED")
+    }
+}
+
+/// The array task indices of `id`, for `sacct`'s `JOB_INDEX` and `scontrol`'s
+/// `ArrayTaskId` (`3`, `0-4`, `0-4%2`, `1,3-5`, and `sacct`'s `JOB_[0-4]` for pending
+/// ranges).
+fn task_indices(spec: &str) -> Vec<usize> {
+    let spec = spec.trim_start_matches('[').trim_end_matches(']');
+    let spec = spec.split('%').next().unwrap_or_default();
+    let mut out = Vec::new();
+    for part in spec.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+                    out.extend(a..=b.min(a + 100_000));
+                }
+            }
+            None => out.extend(part.parse::<usize>().ok()),
+        }
+    }
+    out
+}
+
+/// Parses `sacct -n -P -X -j ID --format=JobID,State,ExitCode`: task index → end.
+pub fn parse_sacct(id: &str, text: &str) -> BTreeMap<usize, TaskEnd> {
+    let mut ends = BTreeMap::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.trim().split('|').collect();
+        let [job, state, exit_code, ..] = fields[..] else {
+            continue;
+        };
+        let Some(spec) = job.strip_prefix(id).and_then(|r| r.strip_prefix('_')) else {
+            continue;
+        };
+        // "CANCELLED by 0": the state is the first word.
+        let state = state
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        for i in task_indices(spec) {
+            let end = TaskEnd {
+                state: state.clone(),
+                exit_code: exit_code.to_string(),
+                restarts: 0,
+            };
+            ends.insert(i, end);
+        }
+    }
+    ends
+}
+
+/// Parses `scontrol -o show job ID` (one record per line, `Key=Value` words): task index
+/// → end, for the records of array job `id`.
+pub fn parse_scontrol(id: &str, text: &str) -> BTreeMap<usize, TaskEnd> {
+    let mut ends = BTreeMap::new();
+    for line in text.lines() {
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+        };
+        if field("ArrayJobId") != Some(id) {
+            continue;
+        }
+        let (Some(tasks), Some(state)) = (field("ArrayTaskId"), field("JobState")) else {
+            continue;
+        };
+        for i in task_indices(tasks) {
+            let end = TaskEnd {
+                state: state.to_string(),
+                exit_code: field("ExitCode").unwrap_or("0:0").to_string(),
+                restarts: field("Restarts").and_then(|r| r.parse().ok()).unwrap_or(0),
+            };
+            ends.insert(i, end);
+        }
+    }
+    ends
+}
+
+/// How the array tasks of job `id` stand: `sacct` where accounting is on, else
+/// `scontrol` (which keeps finished jobs for a few minutes, `MinJobAge`); the requeue
+/// counts come from `scontrol` either way. `None` when neither answers.
+fn task_ends(id: &str) -> Option<BTreeMap<usize, TaskEnd>> {
+    let run = |program: &str, args: &[&str]| -> Option<String> {
+        let out = Command::new(program).args(args).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let sacct = run(
+        "sacct",
+        &["-n", "-P", "-X", "-j", id, "--format=JobID,State,ExitCode"],
+    )
+    .map(|t| parse_sacct(id, &t))
+    .filter(|m| !m.is_empty());
+    let scontrol = run("scontrol", &["-o", "show", "job", id]).map(|t| parse_scontrol(id, &t));
+    match (sacct, scontrol) {
+        (Some(mut ends), Some(live)) => {
+            for (i, e) in &mut ends {
+                e.restarts = live.get(i).map_or(0, |l| l.restarts);
+            }
+            Some(ends)
+        }
+        (Some(ends), None) => Some(ends),
+        (None, Some(live)) if !live.is_empty() => Some(live),
+        _ => None,
+    }
+}
+
+/// The last `n` lines of a task's log, indented, or nothing.
+fn log_tail(path: &Path, n: usize) -> String {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return String::new();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("\n          | {l}"))
+        .collect()
+}
+
+/// `nas slurm cancel`: cancels the array and merge jobs of every submission of the run
+/// directory (or of `submission`, a folder `RUN/slurm/PHASE-STAMP`) with `scancel`, and
+/// records that in its `submission.json`. Results already written stay.
+pub fn cancel(run: &Path, submission: Option<&Path>, scancel: &str) -> Result<()> {
+    let chosen: Vec<Folder> = match submission {
+        Some(dir) => {
+            let folder = Folder {
+                dir: dir.to_path_buf(),
+            };
+            if !folder.submission().is_file() {
+                bail!(
+                    "{} is not a submitted Slurm submission (no submission.json)",
+                    dir.display()
+                );
+            }
+            vec![folder]
+        }
+        None => folders(run)?
+            .into_iter()
+            .filter(|f| f.submission().is_file())
+            .collect(),
+    };
+    if chosen.is_empty() {
+        bail!("no Slurm submissions in {}", run.display());
+    }
+    for f in chosen {
+        let Some(mut sub) = read_json::<Submission>(&f.submission())? else {
+            continue;
+        };
+        let mut jobs = vec![sub.job_id.clone()];
+        jobs.extend(sub.merge_job_id.clone());
+        let out = Command::new(scancel)
+            .args(&jobs)
+            .output()
+            .with_context(|| format!("running {scancel} (is Slurm installed here?)"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            // Jobs that already left the queue are "invalid" to scancel: nothing to do.
+            if !err.to_lowercase().contains("invalid job id") {
+                bail!("{scancel} {} failed: {}", jobs.join(" "), err.trim());
+            }
+        }
+        sub.cancelled.get_or_insert_with(utc_now);
+        write_json(&f.submission(), &sub)?;
+        println!(
+            "{}: cancelled job {}{}",
+            f.dir.file_name().unwrap_or_default().to_string_lossy(),
+            sub.job_id,
+            sub.merge_job_id
+                .as_ref()
+                .map_or_else(String::new, |m| format!(" and merge job {m}"))
+        );
+    }
+    Ok(())
 }
 
 /// The units of earlier submissions that `squeue` still lists (pending or running).
@@ -468,6 +688,8 @@ pub fn status(run: &Path, ui: crate::ui::Ui, backend: &str) -> Result<()> {
         let prep = Prepared::new(cfg, crate::rundir::RunDir::new(run), ui, backend.into())?;
         let sub: Option<Submission> = read_json(&f.submission())?;
         let queue = sub.as_ref().and_then(|s| queue_states(&s.job_id));
+        // Asked only when some unit is neither done nor failed.
+        let mut ends: Option<Option<BTreeMap<usize, TaskEnd>>> = None;
         let units = f.read_units()?;
         let name = f
             .dir
@@ -477,13 +699,16 @@ pub fn status(run: &Path, ui: crate::ui::Ui, backend: &str) -> Result<()> {
             .into_owned();
         match &sub {
             Some(s) => println!(
-                "{name}: job {}{}, {} units, submitted {}",
+                "{name}: job {}{}, {} units, submitted {}{}",
                 s.job_id,
                 s.merge_job_id
                     .as_ref()
                     .map_or_else(String::new, |m| format!(" (merge job {m})")),
                 s.units,
-                s.submitted
+                s.submitted,
+                s.cancelled
+                    .as_ref()
+                    .map_or_else(String::new, |c| format!(", cancelled {c}"))
             ),
             None => println!(
                 "{name}: {} units, not submitted (--dry-run or sbatch failed)",
@@ -492,6 +717,8 @@ pub fn status(run: &Path, ui: crate::ui::Ui, backend: &str) -> Result<()> {
         }
         let (mut done, mut failed, mut pending) = (0, 0, 0);
         for (i, u) in units.iter().enumerate() {
+            // The last lines of the task's log, for a task that ended without its result.
+            let mut tail = String::new();
             let state = match u.state(&prep)? {
                 UnitState::Done => {
                     done += 1;
@@ -506,17 +733,40 @@ pub fn status(run: &Path, ui: crate::ui::Ui, backend: &str) -> Result<()> {
                 }
                 UnitState::Pending => {
                     pending += 1;
-                    match queue.as_ref().and_then(|q| q.get(&i)) {
-                        Some(s) => s.to_lowercase(),
-                        None if queue.is_some() && f.task_log(i).exists() => {
-                            format!("not done and not queued: see {}", f.task_log(i).display())
+                    let end = sub.as_ref().and_then(|s| {
+                        ends.get_or_insert_with(|| task_ends(&s.job_id))
+                            .as_ref()?
+                            .get(&i)
+                            .cloned()
+                    });
+                    let log = f.task_log(i);
+                    match (queue.as_ref().and_then(|q| q.get(&i)), end) {
+                        (Some(s), end) => {
+                            let restarts = end.map_or(0, |e| e.restarts);
+                            TaskEnd {
+                                state: s.clone(),
+                                exit_code: String::new(),
+                                restarts,
+                            }
+                            .describe()
                         }
-                        None if queue.is_some() => "not done, not queued".into(),
-                        None => "not done".into(),
+                        (None, Some(end)) if end.ended_badly() && log.exists() => {
+                            tail = log_tail(&log, 3);
+                            format!("{}: see {}", end.describe(), log.display())
+                        }
+                        (None, Some(end)) => end.describe(),
+                        (None, None) if sub.as_ref().is_some_and(|s| s.cancelled.is_some()) => {
+                            "cancelled".into()
+                        }
+                        (None, None) if queue.is_some() && log.exists() => {
+                            format!("not done and not queued: see {}", log.display())
+                        }
+                        (None, None) if queue.is_some() => "not done, not queued".into(),
+                        (None, None) => "not done".into(),
                     }
                 }
             };
-            println!("  {i:>4}  {state:<12}  {}", u.describe());
+            println!("  {i:>4}  {state:<12}  {}{tail}", u.describe());
         }
         println!("  done {done}, failed {failed}, not done {pending}");
         summary.0 += done;
@@ -637,7 +887,52 @@ pub fn task(
 
 #[cfg(test)]
 mod tests {
-    use super::is_gpu;
+    use super::{is_gpu, parse_sacct, parse_scontrol};
+
+    #[test]
+    fn sacct_lines_give_each_tasks_end() {
+        let text = "41_0|COMPLETED|0:0\n41_1|TIMEOUT|0:0\n41_2|FAILED|3:0\n\
+                    41_3|CANCELLED by 0|0:15\n41_4|OUT_OF_MEMORY|0:125\n41_5|NODE_FAIL|0:0\n\
+                    41_[6-8%2]|PENDING|0:0\n42|PENDING|0:0\n141_9|FAILED|1:0\n";
+        let ends = parse_sacct("41", text);
+        let said: Vec<(usize, String)> = ends.iter().map(|(i, e)| (*i, e.describe())).collect();
+        let want = [
+            (0, "completed without a result"),
+            (1, "timed out"),
+            (2, "failed (exit code 3)"),
+            (3, "cancelled"),
+            (4, "out of memory"),
+            (5, "node failure"),
+            (6, "pending"),
+            (7, "pending"),
+            (8, "pending"),
+        ]
+        .map(|(i, s)| (i, s.to_string()));
+        assert_eq!(said, want);
+    }
+
+    #[test]
+    fn scontrol_records_give_each_tasks_end_and_requeues() {
+        let text = "JobId=44 ArrayJobId=41 ArrayTaskId=2 JobName=nas-retrain UserId=root(0) \
+                    JobState=FAILED Reason=NonZeroExitCode Requeue=1 Restarts=0 ExitCode=3:0\n\
+                    JobId=43 ArrayJobId=41 ArrayTaskId=1 JobName=nas JobState=TIMEOUT \
+                    Reason=TimeLimit Restarts=2 ExitCode=0:15\n\
+                    JobId=41 ArrayJobId=41 ArrayTaskId=5-6,9%2 JobName=nas JobState=PENDING \
+                    Reason=JobArrayTaskLimit Restarts=0 ExitCode=0:0\n\
+                    JobId=50 ArrayJobId=49 ArrayTaskId=0 JobName=nas JobState=FAILED ExitCode=1:0\n";
+        let ends = parse_scontrol("41", text);
+        let said: Vec<(usize, String)> = ends.iter().map(|(i, e)| (*i, e.describe())).collect();
+        let want = [
+            (1, "timed out, requeued 2 times"),
+            (2, "failed (exit code 3)"),
+            (5, "pending"),
+            (6, "pending"),
+            (9, "pending"),
+        ]
+        .map(|(i, s)| (i, s.to_string()));
+        assert_eq!(said, want);
+        assert!(parse_scontrol("41", "slurm_load_jobs error: Invalid job id specified").is_empty());
+    }
 
     #[test]
     fn gpu_resources_only_for_backends_on_a_gpu() {

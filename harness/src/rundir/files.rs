@@ -192,6 +192,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_number_read_back_and_written_again_keeps_its_bits() {
+        // serde_json's default parser can be one unit in the last place off; a stand-alone
+        // result copied from a shared folder then differed from its original.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        let values = [
+            3.3064941684852878f64,
+            0.1 + 0.2,
+            1e-300 / 3.0,
+            2.0f64.sqrt(),
+        ];
+        write_json(&path, &values).unwrap();
+        let back: Vec<f64> = read_json(&path).unwrap().unwrap();
+        let again = dir.path().join("y.json");
+        write_json(&again, &back).unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back), bits(&values));
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            std::fs::read(&again).unwrap()
+        );
+    }
+
+    #[test]
     fn log_drops_a_torn_line_and_keeps_appending() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
