@@ -372,3 +372,110 @@ fn a_merge_refuses_units_its_tasks_did_not_compute() {
     let err = String::from_utf8_lossy(&strict.stderr);
     assert!(err.contains("by local"), "{err}");
 }
+
+/// Writes an executable shell script `name` into `dir`.
+fn script(dir: &Path, name: &str, body: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn status_names_how_each_task_ended_and_cancel_records_the_cancellation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sbatch = fake_sbatch(tmp.path());
+    let cluster = searched(&tmp.path().join("cluster"));
+    // The tasks do nothing (as if each was killed before it wrote its result).
+    let out = nas()
+        .args(["slurm", "submit", "retrain", "-q", "--sbatch"])
+        .arg(&sbatch)
+        .arg("--out")
+        .arg(&cluster)
+        .env(
+            "NAS_FAKE_SKIP",
+            (0..64).map(|i| i.to_string()).collect::<Vec<_>>().join(" "),
+        )
+        .output()
+        .unwrap();
+    check_ok(&out, "slurm submit");
+    let folder = std::fs::read_dir(cluster.join("slurm"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(
+        folder.join("task-1.log"),
+        "training ...\nerror: out of disk space\n",
+    )
+    .unwrap();
+
+    // Stand-ins: nothing queued, no accounting, and the controller's records of job 41.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    script(&bin, "squeue", "exit 0");
+    script(
+        &bin,
+        "sacct",
+        "echo 'sacct: error: Slurm accounting storage is disabled' >&2; exit 1",
+    );
+    script(
+        &bin,
+        "scontrol",
+        "echo 'JobId=43 ArrayJobId=41 ArrayTaskId=0 JobState=TIMEOUT Restarts=1 ExitCode=0:15'\n\
+         echo 'JobId=44 ArrayJobId=41 ArrayTaskId=1 JobState=FAILED Restarts=0 ExitCode=3:0'\n\
+         echo 'JobId=45 ArrayJobId=41 ArrayTaskId=2 JobState=OUT_OF_MEMORY Restarts=0 ExitCode=0:125'\n\
+         echo 'JobId=41 ArrayJobId=41 ArrayTaskId=3-63 JobState=CANCELLED Restarts=0 ExitCode=0:0'",
+    );
+    let calls = tmp.path().join("scancel.log");
+    script(
+        &bin,
+        "scancel",
+        &format!(
+            "echo \"$@\" >> {0}\n[ $(wc -l < {0}) -gt 1 ] && {{ echo 'scancel: error: Kill job error on job id 41: Invalid job id specified' >&2; exit 1; }}\nexit 0",
+            calls.display()
+        ),
+    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let nas_here = |args: &[&str]| {
+        nas()
+            .args(args)
+            .arg("--out")
+            .arg(&cluster)
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let status = nas_here(&["slurm", "status"]);
+    check_ok(&status, "slurm status");
+    let text = stdout(&status);
+    for want in [
+        "   0  timed out, requeued once",
+        "   1  failed (exit code 3): see ",
+        "| error: out of disk space",
+        "   2  out of memory",
+        "   3  cancelled",
+    ] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}");
+    }
+
+    // Cancel: scancel gets the array job; a second cancel, whose jobs left the queue, is
+    // no error; the submission records the cancellation.
+    check_ok(&nas_here(&["slurm", "cancel"]), "slurm cancel");
+    check_ok(&nas_here(&["slurm", "cancel"]), "slurm cancel again");
+    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "41\n41\n");
+    let sub = common::read_json(&folder.join("submission.json"));
+    assert!(sub["cancelled"].is_string(), "{sub}");
+    let text = stdout(&nas_here(&["slurm", "status"]));
+    assert!(text.contains(", cancelled "), "{text}");
+    // A failing scancel is an error that says what failed.
+    script(
+        &bin,
+        "scancel",
+        "echo 'scancel: error: access denied' >&2; exit 1",
+    );
+    let out = nas_here(&["slurm", "cancel"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("access denied"));
+}
