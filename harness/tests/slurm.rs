@@ -42,6 +42,16 @@ fi
     path
 }
 
+/// The first submission folder of run directory `run`.
+fn first_submission(run: &Path) -> PathBuf {
+    std::fs::read_dir(run.join("slurm"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 fn run(args: &[&str], dir: &Path) -> Output {
     nas().args(args).arg("--out").arg(dir).output().unwrap()
 }
@@ -100,12 +110,7 @@ fn a_submitted_retraining_merges_into_the_same_results_as_a_local_one() {
     assert!(text.contains("submitted the merge job 42"), "{text}");
     let calls = std::fs::read_to_string(tmp.path().join("calls.log")).unwrap();
     assert!(calls.contains("--dependency=afterok:41"), "{calls}");
-    let folder = std::fs::read_dir(cluster.join("slurm"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let folder = first_submission(&cluster);
     let units = std::fs::read_to_string(folder.join("units.jsonl")).unwrap();
     let n = units.lines().count();
     assert!(n >= 4, "every stand-alone training is a unit: {units}");
@@ -331,12 +336,7 @@ fn a_merge_refuses_units_its_tasks_did_not_compute() {
         c.output().unwrap()
     };
     check_ok(&submit(&[]), "slurm submit");
-    let folder = std::fs::read_dir(cluster.join("slurm"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let folder = first_submission(&cluster);
     let merge = std::fs::read_to_string(folder.join("merge.log")).unwrap();
     assert!(merge.contains("the merge job failed"), "{merge}");
     assert!(merge.contains("2 of "), "{merge}");
@@ -399,12 +399,7 @@ fn status_names_how_each_task_ended_and_cancel_records_the_cancellation() {
         .output()
         .unwrap();
     check_ok(&out, "slurm submit");
-    let folder = std::fs::read_dir(cluster.join("slurm"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let folder = first_submission(&cluster);
     std::fs::write(
         folder.join("task-1.log"),
         "training ...\nerror: out of disk space\n",
