@@ -521,14 +521,12 @@ pub fn parse_sacct(id: &str, text: &str) -> BTreeMap<usize, TaskEnd> {
             .next()
             .unwrap_or_default()
             .to_string();
-        for i in task_indices(spec) {
-            let end = TaskEnd {
-                state: state.clone(),
-                exit_code: exit_code.to_string(),
-                restarts: 0,
-            };
-            ends.insert(i, end);
-        }
+        let end = TaskEnd {
+            state,
+            exit_code: exit_code.to_string(),
+            restarts: 0,
+        };
+        ends.extend(task_indices(spec).into_iter().map(|i| (i, end.clone())));
     }
     ends
 }
@@ -548,14 +546,12 @@ pub fn parse_scontrol(id: &str, text: &str) -> BTreeMap<usize, TaskEnd> {
         let (Some(tasks), Some(state)) = (field("ArrayTaskId"), field("JobState")) else {
             continue;
         };
-        for i in task_indices(tasks) {
-            let end = TaskEnd {
-                state: state.to_string(),
-                exit_code: field("ExitCode").unwrap_or("0:0").to_string(),
-                restarts: field("Restarts").and_then(|r| r.parse().ok()).unwrap_or(0),
-            };
-            ends.insert(i, end);
-        }
+        let end = TaskEnd {
+            state: state.to_string(),
+            exit_code: field("ExitCode").unwrap_or("0:0").to_string(),
+            restarts: field("Restarts").and_then(|r| r.parse().ok()).unwrap_or(0),
+        };
+        ends.extend(task_indices(tasks).into_iter().map(|i| (i, end.clone())));
     }
     ends
 }
