@@ -28,8 +28,16 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 have="$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)"
 if [ "$have" != "$TORCH_VERSION" ]; then
-    echo "setup-libtorch: installing torch==$TORCH_VERSION into $venv (about 3 GB)"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
+    # The wheels are about 3 GB to download and 7 GB installed; pip's cache would keep a
+    # second copy of the download, so it is not used.
+    need_kb=$((11 * 1024 * 1024))
+    free_kb=$(df -Pk "$(dirname "$venv")" | awk 'NR == 2 { print $4 }')
+    if [ -n "$free_kb" ] && [ "$free_kb" -lt "$need_kb" ]; then
+        echo "setup-libtorch: $((free_kb / 1024 / 1024)) GiB free under $(dirname "$venv"); installing torch==$TORCH_VERSION needs about 11 GiB (download and install)" >&2
+        exit 1
+    fi
+    echo "setup-libtorch: installing torch==$TORCH_VERSION into $venv (about 3 GB to download, 7 GB installed)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir "torch==$TORCH_VERSION"
 fi
 lib="$("$venv/bin/python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 if [ ! -f "$lib/libtorch_cpu.so" ]; then
