@@ -283,6 +283,8 @@ fn submit_command(args: &SubmitArgs, ui: Ui) -> Result<()> {
         partition: args.partition.clone(),
         gres: args.gres.clone(),
         time: args.time.clone(),
+        signal_margin: args.signal_margin,
+        max_requeues: args.max_requeues,
         array_limit: args.array_limit,
         cpus_per_task: args.cpus_per_task,
         mem: args.mem.clone(),
@@ -455,7 +457,13 @@ pub fn run(command: Command, ui: Ui) -> Result<()> {
             let spec: BackendSpec = args.backend.parse()?;
             let (unit, prep) =
                 crate::slurm::task(&args.out, &args.submission, args.index, ui, &args.backend)?;
-            launch_task(spec, phases::UnitTask { unit, prep })
+            let done = launch_task(spec, phases::UnitTask { unit, prep });
+            match done {
+                Err(e) if e.downcast_ref::<crate::interrupt::Interrupted>().is_some() => {
+                    crate::slurm::requeue_self(e, args.max_requeues, &args.scontrol)
+                }
+                other => other,
+            }
         }
     }
 }

@@ -25,7 +25,7 @@ pub struct Cli {
     /// Also write progress as JSON lines to this file, appended: one line per training
     /// step, evaluation or stand-alone training step, e.g.
     /// {"what":"supernet","pos":12,"len":40,"pid":4242}.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "NAS_EVENTS")]
     pub events: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -254,6 +254,16 @@ pub struct SubmitArgs {
     /// Time limit per task, e.g. `2:00:00`.
     #[arg(long)]
     pub time: Option<String>,
+    /// Seconds before the time limit at which Slurm signals a task (`--signal=B:USR1@S`):
+    /// a supernet in training then saves a checkpoint at its current step and the task
+    /// requeues itself to go on from there. 0: no signal. Slurm may signal up to a minute
+    /// early.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub signal_margin: u32,
+    /// How many times a task may requeue itself after such a signal; then it stops with
+    /// its checkpoint saved, and a later `nas slurm submit` goes on from it.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_requeues: u32,
     /// At most this many tasks at once.
     #[arg(long)]
     pub array_limit: Option<usize>,
@@ -331,4 +341,11 @@ pub struct TaskArgs {
     pub index: usize,
     #[arg(long)]
     pub backend: String,
+    /// How many times the task may requeue itself after a signal (`SLURM_RESTART_COUNT`
+    /// counts them).
+    #[arg(long, default_value_t = 0)]
+    pub max_requeues: u32,
+    /// The scontrol program (requeues the task).
+    #[arg(long, default_value = "scontrol")]
+    pub scontrol: String,
 }

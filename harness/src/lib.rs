@@ -18,6 +18,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod export;
+pub mod interrupt;
 pub mod phases;
 pub mod plots;
 pub mod records;
@@ -48,10 +49,17 @@ pub fn main() -> std::process::ExitCode {
     let ui = ui::Ui { quiet: cli.quiet };
     match app::run(cli.command, ui) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<interrupt::Interrupted>() {
+            // Not a failure: the same command goes on from the checkpoint.
+            Some(i) => {
+                eprintln!("nas: {e:#}");
+                std::process::ExitCode::from(i.exit_code())
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }
 

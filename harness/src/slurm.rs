@@ -30,6 +30,10 @@ pub struct JobOptions {
     pub gres: Option<String>,
     /// `--time`.
     pub time: Option<String>,
+    /// Seconds before the time limit at which Slurm sends the task SIGUSR1 (0: never).
+    pub signal_margin: u32,
+    /// How many times a task may requeue itself after that signal.
+    pub max_requeues: u32,
     /// At most this many array tasks at once (`--array=...%K`).
     pub array_limit: Option<usize>,
     /// `--cpus-per-task` (also each task's thread count).
@@ -183,6 +187,11 @@ fn script(
     for e in &o.extra {
         let _ = writeln!(s, "#SBATCH {e}");
     }
+    if o.signal_margin > 0 {
+        // SIGUSR1 to the batch shell, which `exec` below makes this program: a supernet
+        // saves a checkpoint at its current step and the task requeues itself.
+        let _ = writeln!(s, "#SBATCH --signal=B:USR1@{}", o.signal_margin);
+    }
     // A preempted or failed node's task goes back to the queue; its unit starts over
     // (or resumes, for a supernet) and writes its result atomically.
     s.push_str("#SBATCH --requeue\n");
@@ -193,11 +202,12 @@ fn script(
          set -euo pipefail\n\
          export RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-1}}\"\n\
          echo \"nas: array task $SLURM_ARRAY_TASK_ID of job $SLURM_ARRAY_JOB_ID on $(hostname), $RAYON_NUM_THREADS thread(s)\" >&2\n\
-         exec {} slurm task --out {} --submission {} --index \"$SLURM_ARRAY_TASK_ID\" --backend {}\n",
+         exec {} slurm task --out {} --submission {} --index \"$SLURM_ARRAY_TASK_ID\" --backend {} --max-requeues {}\n",
         quote(&exe.display().to_string()),
         quote(&run.display().to_string()),
         quote(&folder.dir.display().to_string()),
         quote(backend),
+        o.max_requeues,
     );
     s
 }
@@ -850,6 +860,45 @@ pub fn check(
         "{name}: all {} units have their results, {} by their own array task",
         units.len(),
         units.len() - elsewhere.len()
+    );
+    Ok(())
+}
+
+/// After a signal stopped this task's unit at a checkpoint (`interrupted`, an
+/// [`crate::interrupt::Interrupted`]): requeues the task with `scontrol requeue`, unless
+/// it was requeued `max_requeues` times already (`SLURM_RESTART_COUNT`), in which case
+/// the task ends with an error that says how to go on.
+pub fn requeue_self(interrupted: anyhow::Error, max_requeues: u32, scontrol: &str) -> Result<()> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let id = match (env("SLURM_ARRAY_JOB_ID"), env("SLURM_ARRAY_TASK_ID")) {
+        (Some(job), Some(task)) => format!("{job}_{task}"),
+        _ => match env("SLURM_JOB_ID") {
+            Some(job) => job,
+            None => return Err(interrupted.context("not in a Slurm job: nothing to requeue")),
+        },
+    };
+    let restarts: u32 = env("SLURM_RESTART_COUNT")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0);
+    if restarts >= max_requeues {
+        return Err(interrupted.context(format!(
+            "task {id} was requeued {restarts} time(s), the most allowed (--max-requeues \
+             {max_requeues}): not requeued again; `nas slurm submit` goes on from the checkpoint"
+        )));
+    }
+    let out = Command::new(scontrol)
+        .args(["requeue", &id])
+        .output()
+        .with_context(|| format!("running {scontrol} requeue {id}"))?;
+    if !out.status.success() {
+        return Err(interrupted.context(format!(
+            "{scontrol} requeue {id} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    tracing::warn!(
+        "{interrupted:#}; task {id} requeued ({} of at most {max_requeues})",
+        restarts + 1
     );
     Ok(())
 }

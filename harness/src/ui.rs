@@ -105,8 +105,10 @@ pub fn events_path() -> Option<&'static Path> {
 }
 
 /// Writes one event (one `write` of one line, appended). For tests that kill a run at a
-/// reproducible point, `NAS_PARK_AT_EVENT=N` makes the process stop for good right after
-/// writing its N-th event, with every file it wrote before complete, until it is killed.
+/// reproducible point, `NAS_PARK_AT_EVENT=N` makes the process stop right after writing
+/// its N-th event, with every file it wrote before complete, until it is killed, or until
+/// a signal asks a training to stop (`crate::interrupt`), which then goes on to its
+/// checkpoint.
 fn event(what: &str, pos: u64, len: u64) {
     let Some((_, file)) = EVENTS.get() else {
         return;
@@ -122,8 +124,8 @@ fn event(what: &str, pos: u64, len: u64) {
     }
     let n = EVENT_COUNT.fetch_add(1, Ordering::SeqCst) + 1;
     if *PARK_AT == Some(n) {
-        loop {
-            std::thread::park();
+        while crate::interrupt::requested().is_none() {
+            std::thread::park_timeout(std::time::Duration::from_millis(20));
         }
     }
 }

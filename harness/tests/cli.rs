@@ -1046,3 +1046,160 @@ fn events_report_every_phase_as_json_lines_and_a_rerun_appends() {
     let second = read();
     assert!(second.len() >= first.len() && second[..first.len()] == first[..]);
 }
+
+/// Waits (up to 10 minutes) until `events` has at least `n` lines, or `child` ends (a
+/// failure: the test's stop point was never reached).
+fn wait_for_events(child: &mut KillOnDrop, events: &Path, n: usize) {
+    let start = Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(events).map_or(0, |t| t.lines().count());
+        if lines >= n {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before its event {n}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "event {n} never came"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The only supernet folder of a run directory.
+fn supernet_dir(dir: &Path) -> PathBuf {
+    only_dir(dir, "supernet", "")
+}
+
+#[test]
+fn a_training_stopped_by_sigterm_inside_an_epoch_resumes_to_the_same_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = |dir: &Path| {
+        let mut c = nas();
+        c.args(["train", "-q", "--out"]).arg(dir).args(TINY);
+        c
+    };
+    let whole = tmp.path().join("whole");
+    check_ok(&train(&whole).output().unwrap(), "nas train");
+
+    // TINY: 3 epochs of 3 steps. Event 6 is the 5th step's (the first is the bar's start):
+    // the second step of epoch 2.
+    let stopped = tmp.path().join("stopped");
+    let events = tmp.path().join("events.jsonl");
+    let mut child = KillOnDrop::spawn(
+        train(&stopped)
+            .arg("--events")
+            .arg(&events)
+            .env(nas_harness::ui::PARK_AT_EVENT, "6")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    wait_for_events(&mut child, &events, 6);
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "128 + SIGTERM: {stderr}");
+    assert!(
+        stderr.contains("stopped by SIGTERM with a checkpoint after step 5 of 9"),
+        "{stderr}"
+    );
+    let progress = read_json(&supernet_dir(&stopped).join("progress.json"));
+    assert_eq!(progress["epochs_done"], 1, "{progress}");
+    assert_eq!(progress["within_epoch"]["steps_done"], 2, "{progress}");
+    assert_eq!(progress["history"].as_array().unwrap().len(), 1);
+
+    // The same command goes on from the checkpoint to the uninterrupted run's weights.
+    check_ok(&train(&stopped).output().unwrap(), "nas train (resumed)");
+    let (a, b) = (supernet_dir(&whole), supernet_dir(&stopped));
+    let pa = read_json(&a.join("progress.json"));
+    let pb = read_json(&b.join("progress.json"));
+    assert_eq!(pb["within_epoch"], Value::Null);
+    assert_eq!(pa["history"], pb["history"], "the per-epoch figures");
+    // Each run names its parameters with fresh random ids (in the model's records, and as
+    // the keys of the optimizer's); with each id replaced by its parameter's place in the
+    // model, everything must match.
+    let decoded = |d: &Path, p: &Value| {
+        let read = |file: &str| {
+            let bytes = std::fs::read(d.join(p[file].as_str().unwrap())).unwrap();
+            rmpv::decode::read_value(&mut bytes.as_slice()).unwrap()
+        };
+        let (mut model, mut optim) = (read("model_file"), read("optimizer_file"));
+        let mut names = std::collections::HashMap::new();
+        param_names(&model, "", &mut names);
+        assert!(names.len() > 10, "{} parameters found", names.len());
+        rename_ids(&mut model, &names);
+        rename_ids(&mut optim, &names);
+        (model, optim)
+    };
+    let (ma, oa) = decoded(&a, &pa);
+    let (mb, ob) = decoded(&b, &pb);
+    assert!(
+        ma == mb,
+        "the resumed run's weights differ from the uninterrupted run's"
+    );
+    assert!(
+        oa == ob,
+        "the resumed run's optimizer state differs from the uninterrupted run's"
+    );
+}
+
+/// Collects each parameter's id (an `id` field of the decoded record) with its path.
+fn param_names(v: &rmpv::Value, path: &str, out: &mut std::collections::HashMap<String, String>) {
+    match v {
+        rmpv::Value::Map(m) => {
+            for (k, x) in m {
+                let key = k.as_str().unwrap_or("?");
+                if key == "id"
+                    && let Some(id) = x.as_str()
+                {
+                    out.insert(id.to_string(), path.to_string());
+                } else {
+                    param_names(x, &format!("{path}/{key}"), out);
+                }
+            }
+        }
+        rmpv::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                param_names(x, &format!("{path}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Replaces parameter ids (values of `id` fields, and map keys) by their paths, and sorts
+/// every map by key (the optimizer's state is a hash map).
+fn rename_ids(v: &mut rmpv::Value, names: &std::collections::HashMap<String, String>) {
+    let rename = |x: &mut rmpv::Value| {
+        if let Some(name) = x.as_str().and_then(|s| names.get(s)) {
+            *x = rmpv::Value::from(name.as_str());
+        }
+    };
+    match v {
+        rmpv::Value::Map(m) => {
+            for (k, x) in m.iter_mut() {
+                rename(k);
+                if k.as_str() == Some("id") {
+                    rename(x);
+                } else {
+                    rename_ids(x, names);
+                }
+            }
+            m.sort_by(|(a, _), (b, _)| a.to_string().cmp(&b.to_string()));
+        }
+        rmpv::Value::Array(a) => a.iter_mut().for_each(|x| rename_ids(x, names)),
+        _ => {}
+    }
+}

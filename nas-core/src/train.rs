@@ -14,7 +14,7 @@ use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::{ElementConversion, Int, Tensor};
 use rand::SeedableRng;
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -319,34 +319,70 @@ pub trait TrainHook<M> {
     fn wants_checkpoint(&self) -> bool {
         false
     }
-    /// After every epoch (after `on_epoch`), when `wants_checkpoint` is true.
+    /// After every epoch (after `on_epoch`), when `wants_checkpoint` is true; and inside
+    /// an epoch when [`TrainHook::stop_requested`] stops the run there.
     fn on_checkpoint(&mut self, _checkpoint: Checkpoint<'_, M>) -> ControlFlow<()> {
         ControlFlow::Continue(())
     }
+    /// Asked after every step (after `on_step`) and after every epoch's checkpoint: `true`
+    /// stops the run there. Inside an epoch, a hook that wants checkpoints first gets one
+    /// taken at that step ([`Checkpoint::within_epoch`]), from which [`Resume`] takes the
+    /// rest of the run's steps exactly as an uninterrupted run would. For a signal
+    /// (Ctrl-C, a cluster's time limit): the run loses at most the step in flight.
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
 }
 
-/// The state of a run after a completed epoch, enough to resume it exactly.
+/// The state of a run after a completed epoch (or, with `within_epoch`, after some steps of
+/// the next one), enough to resume it exactly.
 #[derive(Debug)]
 pub struct Checkpoint<'a, M> {
     /// Epochs completed so far (counting those before a resume).
     pub epochs_done: usize,
-    /// The model after the epoch.
+    /// The model after the last step taken.
     pub model: &'a M,
     /// The optimizer state (momentum buffers), encoded with burn's named MessagePack
     /// recorder at full precision; pass it back in [`Resume::optimizer`].
     pub optimizer: Vec<u8>,
+    /// Set when the run stopped inside epoch `epochs_done + 1` (see
+    /// [`TrainHook::stop_requested`]): how far into it, and the state of its random
+    /// streams; pass it back in [`Resume::within_epoch`].
+    pub within_epoch: Option<WithinEpoch>,
+}
+
+/// How far into an epoch a run stopped: the steps taken, the epoch's random streams as
+/// they were after them, and the epoch's running sums (so its [`EpochInfo`] comes out as
+/// an uninterrupted run's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WithinEpoch {
+    /// Steps of the epoch already taken (at least 1, fewer than the epoch has).
+    pub steps_done: usize,
+    /// The data stream (order and augmentation) after building those steps' batches.
+    pub data_rng: ChaCha12Rng,
+    /// The path-dropout mask stream after those steps.
+    pub mask_rng: ChaCha12Rng,
+    /// Sum of those steps' losses.
+    pub loss_sum: f64,
+    /// Correct training predictions in those steps.
+    pub correct_sum: f64,
+    /// Training examples in those steps.
+    pub examples: usize,
 }
 
 /// Where a resumed run starts: the model passed to the trainer is the one saved after
-/// `epochs_done` epochs, and `optimizer` is the [`Checkpoint::optimizer`] saved with it.
-/// Each epoch draws its data order, augmentation and masks from a generator seeded by
-/// `(seed, epoch)`, so a resumed run takes exactly the steps of an uninterrupted one.
+/// `epochs_done` epochs (and `within_epoch` steps into the next), and `optimizer` is the
+/// [`Checkpoint::optimizer`] saved with it. Each epoch draws its data order, augmentation
+/// and masks from generators seeded by `(seed, epoch)`, so a resumed run takes exactly
+/// the steps of an uninterrupted one.
 #[derive(Debug, Clone, Default)]
 pub struct Resume {
     /// Epochs already completed.
     pub epochs_done: usize,
     /// Encoded optimizer state.
     pub optimizer: Vec<u8>,
+    /// Where inside the next epoch the checkpoint was taken ([`Checkpoint::within_epoch`]).
+    pub within_epoch: Option<WithinEpoch>,
 }
 
 /// Checkpoints of training state hand out the optimizer state in this encoding.
@@ -362,7 +398,8 @@ enum Stream {
 }
 
 /// The generator of `stream` in epoch `epoch` of a run seeded with `seed`.
-fn epoch_rng(seed: u64, stream: Stream, epoch: usize) -> StdRng {
+/// (ChaCha12: the generator behind `rand`'s `StdRng`, whose state can be saved.)
+fn epoch_rng(seed: u64, stream: Stream, epoch: usize) -> ChaCha12Rng {
     // splitmix64 of the triple, so neighbouring seeds, streams and epochs give unrelated
     // streams.
     let mut z = seed
@@ -372,7 +409,7 @@ fn epoch_rng(seed: u64, stream: Stream, epoch: usize) -> StdRng {
         ^ (stream as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    StdRng::seed_from_u64(z ^ (z >> 31))
+    ChaCha12Rng::seed_from_u64(z ^ (z >> 31))
 }
 
 /// A hook that does nothing (and reads the step metrics only once per epoch).
@@ -583,6 +620,8 @@ enum EpochEnd {
     Stopped,
     /// A step's loss or L2 term was not finite (at this step of the run, from 0).
     Diverged(usize, String),
+    /// A hook asked to stop inside the epoch ([`TrainHook::stop_requested`]).
+    Interrupted(WithinEpoch),
 }
 
 /// The settings one training loop needs, whatever the model.
@@ -610,7 +649,13 @@ impl Run<'_> {
     where
         B: NasAutodiffBackend,
         M: AutodiffModule<B>,
-        F: FnMut(&M, Tensor<B, 4>, usize, usize, &mut StdRng) -> (Tensor<B, 2>, Tensor<B, 1>, f64),
+        F: FnMut(
+            &M,
+            Tensor<B, 4>,
+            usize,
+            usize,
+            &mut ChaCha12Rng,
+        ) -> (Tensor<B, 2>, Tensor<B, 1>, f64),
     {
         self.optim.validate()?;
         if self.batch_size == 0 {
@@ -633,17 +678,30 @@ impl Run<'_> {
                     resume.epochs_done, self.epochs
                 )));
             }
-            if resume.epochs_done > 0 {
+            if resume.epochs_done > 0 || resume.within_epoch.is_some() {
                 let record = StateRecorder::new()
                     .load(resume.optimizer.clone(), &device)
                     .map_err(|e| TrainError::Resume(format!("optimizer state: {e}")))?;
                 optim = optim.load_record(record);
             }
             first_epoch = resume.epochs_done;
+            if let Some(w) = &resume.within_epoch
+                && (w.steps_done == 0
+                    || w.steps_done >= steps_per_epoch
+                    || first_epoch >= self.epochs)
+            {
+                return Err(TrainError::Resume(format!(
+                    "the checkpoint is {} steps into epoch {} of {}, which has {steps_per_epoch} steps",
+                    w.steps_done,
+                    first_epoch + 1,
+                    self.epochs
+                )));
+            }
         }
+        let mut within = resume.and_then(|r| r.within_epoch.clone());
         let ce = CrossEntropyLossConfig::new().init(&device);
         let mut report = TrainReport {
-            steps: first_epoch * steps_per_epoch,
+            steps: first_epoch * steps_per_epoch + within.as_ref().map_or(0, |w| w.steps_done),
             epochs: Vec::new(),
             stopped_early: false,
         };
@@ -653,22 +711,35 @@ impl Run<'_> {
             let mut mask_rng = epoch_rng(self.seed, Stream::Masks, epoch);
             let batches = batch_indices(data.len(), self.batch_size, true, Some(&mut data_rng));
             let mut sums = EpochSums::default();
+            // A run resumed inside this epoch takes up where it stopped.
+            let mut skip = 0;
+            if let Some(w) = within.take() {
+                skip = w.steps_done;
+                data_rng = w.data_rng;
+                mask_rng = w.mask_rng;
+                sums = EpochSums {
+                    loss: w.loss_sum,
+                    correct: w.correct_sum,
+                    examples: w.examples,
+                };
+            }
             // Per-step [loss, penalty, correct] still on the device, read together.
             let mut pending: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
             let (trained, end) = std::thread::scope(|scope| {
                 let mut model = model;
-                // The next batch is built (gathered and augmented) while this step runs.
-                let (tx, rx) = std::sync::mpsc::sync_channel::<HostBatch>(1);
+                // The next batch is built (gathered and augmented) while this step runs;
+                // each comes with the data stream as it is after building it.
+                let (tx, rx) = std::sync::mpsc::sync_channel::<(HostBatch, ChaCha12Rng)>(1);
                 let augment = self.augment;
                 scope.spawn(move || {
-                    for idx in &batches {
+                    for idx in &batches[skip..] {
                         let batch = data.host_batch_augmented(idx, &augment, &mut data_rng);
-                        if tx.send(batch).is_err() {
+                        if tx.send((batch, data_rng.clone())).is_err() {
                             break;
                         }
                     }
                 });
-                for (i, batch) in rx.iter().enumerate() {
+                for (i, (batch, data_rng)) in (skip..).zip(rx.iter()) {
                     let step = report.steps;
                     let (x, y) = batch.to_device::<B>(&device);
                     let (logits, penalty, rate) = forward(&model, x, step, total, &mut mask_rng);
@@ -707,6 +778,24 @@ impl Run<'_> {
                     if hook.on_step(&info).is_break() {
                         return (model, EpochEnd::Stopped);
                     }
+                    // A stop at the epoch's last step waits for the epoch's checkpoint.
+                    if !last && hook.stop_requested() {
+                        let first = report.steps - pending.len();
+                        if !pending.is_empty()
+                            && let Err((k, what)) = sums.read(&mut pending, self.batch_size)
+                        {
+                            return (model, EpochEnd::Diverged(first + k, what));
+                        }
+                        let w = WithinEpoch {
+                            steps_done: i + 1,
+                            data_rng,
+                            mask_rng: mask_rng.clone(),
+                            loss_sum: sums.loss,
+                            correct_sum: sums.correct,
+                            examples: sums.examples,
+                        };
+                        return (model, EpochEnd::Interrupted(w));
+                    }
                 }
                 (model, EpochEnd::Done)
             });
@@ -725,6 +814,29 @@ impl Run<'_> {
                     return Ok((model, report));
                 }
                 EpochEnd::Diverged(step, what) => return Err(diverged(step, what)),
+                EpochEnd::Interrupted(w) => {
+                    report.stopped_early = true;
+                    if !weights_finite(&model) {
+                        return Err(diverged(
+                            report.steps - 1,
+                            "the weights are not finite after this step".into(),
+                        ));
+                    }
+                    if hook.wants_checkpoint() {
+                        let optimizer = StateRecorder::new()
+                            .record(optim.to_record(), ())
+                            .map_err(|e| {
+                                TrainError::Resume(format!("encoding optimizer state: {e}"))
+                            })?;
+                        let _ = hook.on_checkpoint(Checkpoint {
+                            epochs_done: epoch,
+                            model: &model,
+                            optimizer,
+                            within_epoch: Some(w),
+                        });
+                    }
+                    return Ok((model, report));
+                }
             }
             // A last step can leave the weights non-finite with a finite loss.
             if !weights_finite(&model) {
@@ -749,9 +861,10 @@ impl Run<'_> {
                     epochs_done: epoch + 1,
                     model: &model,
                     optimizer,
+                    within_epoch: None,
                 });
             }
-            if flow.is_break() {
+            if flow.is_break() || (epoch + 1 < self.epochs && hook.stop_requested()) {
                 report.stopped_early = true;
                 break;
             }

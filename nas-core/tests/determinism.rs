@@ -131,14 +131,34 @@ fn seeded_supernet(space: &SearchSpace, device: &burn::tensor::Device<Ad>) -> Su
     Supernet::<Ad>::new(space, &LayerConfig::new(), 11, device).unwrap()
 }
 
-/// Keeps the last checkpoint and stops after `stop_after` epochs.
+/// Keeps the last checkpoint and stops after `stop_after` epochs, or (as a signal
+/// would) after `stop_at_step` steps of the whole run.
 struct Keep {
     stop_after: usize,
+    stop_at_step: Option<usize>,
+    steps: usize,
     saved: Option<(Vec<u8>, Resume)>,
+}
+impl Keep {
+    fn new(stop_after: usize) -> Keep {
+        Keep {
+            stop_after,
+            stop_at_step: None,
+            steps: 0,
+            saved: None,
+        }
+    }
 }
 impl<B: nas_core::backend::NasAutodiffBackend> TrainHook<Supernet<B>> for Keep {
     fn wants_checkpoint(&self) -> bool {
         true
+    }
+    fn on_step(&mut self, info: &StepInfo) -> ControlFlow<()> {
+        self.steps = info.step + 1;
+        ControlFlow::Continue(())
+    }
+    fn stop_requested(&mut self) -> bool {
+        self.stop_at_step.is_some_and(|s| self.steps >= s)
     }
     fn on_checkpoint(&mut self, ck: Checkpoint<'_, Supernet<B>>) -> ControlFlow<()> {
         let model = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
@@ -150,6 +170,7 @@ impl<B: nas_core::backend::NasAutodiffBackend> TrainHook<Supernet<B>> for Keep {
             Resume {
                 epochs_done,
                 optimizer: ck.optimizer,
+                within_epoch: ck.within_epoch,
             },
         ));
         if epochs_done >= self.stop_after {
@@ -172,18 +193,12 @@ fn resumed_training_equals_uninterrupted_training() {
         f.0
     };
 
-    let mut all = Keep {
-        stop_after: usize::MAX,
-        saved: None,
-    };
+    let mut all = Keep::new(usize::MAX);
     let (whole, report) = train_supernet(fresh(), &train, &cfg, &mut all).unwrap();
     assert_eq!(report.steps, 9);
 
     // Stop after the first epoch, rebuild the model from its saved bytes, resume.
-    let mut first = Keep {
-        stop_after: 1,
-        saved: None,
-    };
+    let mut first = Keep::new(1);
     let (_, report) = train_supernet(fresh(), &train, &cfg, &mut first).unwrap();
     assert!(report.stopped_early);
     let (bytes, resume) = first.saved.take().unwrap();
@@ -193,10 +208,7 @@ fn resumed_training_equals_uninterrupted_training() {
         .unwrap();
     let blank = Supernet::<Ad>::new(&space, &LayerConfig::new(), 999, &device).unwrap();
     let loaded = blank.load_record(record);
-    let mut rest = Keep {
-        stop_after: usize::MAX,
-        saved: None,
-    };
+    let mut rest = Keep::new(usize::MAX);
     let (resumed, report) =
         resume_supernet(loaded, &train, &cfg, Some(&resume), &mut rest).unwrap();
     assert_eq!(report.steps, 9);
@@ -214,15 +226,112 @@ fn resumed_training_equals_uninterrupted_training() {
     let bad = Resume {
         epochs_done: 1,
         optimizer: b"not a record".to_vec(),
+        within_epoch: None,
     };
     let err = resume_supernet(fresh(), &train, &cfg, Some(&bad), &mut NoHook).unwrap_err();
     assert!(err.to_string().contains("optimizer state"), "{err}");
     let late = Resume {
         epochs_done: 4,
         optimizer: Vec::new(),
+        within_epoch: None,
     };
     let err = resume_supernet(fresh(), &train, &cfg, Some(&late), &mut NoHook).unwrap_err();
     assert!(err.to_string().contains("epoch 4 of a run of 3"), "{err}");
+}
+
+/// Stops the run of `cfg` after `stop_at` steps as a signal would, passes the checkpoint
+/// taken there through bytes and JSON, resumes it into a differently initialised model,
+/// and returns the resumed run's weights and report, and the checkpoint.
+fn stopped_and_resumed(
+    space: &SearchSpace,
+    train: &nas_core::data::ImageDataset,
+    cfg: &SupernetTrainConfig,
+    stop_at: usize,
+) -> (Vec<f32>, nas_core::train::TrainReport, Resume) {
+    let device = Default::default();
+    let mut hook = Keep::new(usize::MAX);
+    hook.stop_at_step = Some(stop_at);
+    let (_, report) =
+        train_supernet(seeded_supernet(space, &device), train, cfg, &mut hook).unwrap();
+    assert!(report.stopped_early);
+    assert_eq!(report.steps, stop_at);
+    let (bytes, mut resume) = hook.saved.take().expect("a checkpoint at the stop");
+    // What a harness writes to disk and reads back.
+    let json = serde_json::to_string(&resume.within_epoch).unwrap();
+    resume.within_epoch = serde_json::from_str(&json).unwrap();
+    let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+        .load(bytes, &device)
+        .unwrap();
+    let blank = Supernet::<Ad>::new(space, &LayerConfig::new(), 999, &device).unwrap();
+    let mut rest = Keep::new(usize::MAX);
+    let (resumed, report) = resume_supernet(
+        blank.load_record(record),
+        train,
+        cfg,
+        Some(&resume),
+        &mut rest,
+    )
+    .unwrap();
+    let mut f = Flatten::default();
+    resumed.visit(&mut f);
+    (f.0, report, resume)
+}
+
+#[test]
+fn a_run_stopped_inside_an_epoch_resumes_to_the_same_weights() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Default::default();
+    let (space, train, mut cfg) = small_setup(48, 3, 5);
+    // Augmentation draws from the data stream inside the epoch, so its saved state matters.
+    cfg.augment = nas_core::data::Augment {
+        crop_padding: 2,
+        horizontal_flip: true,
+    };
+    let mut all = Keep::new(usize::MAX);
+    let (whole, whole_report) =
+        train_supernet(seeded_supernet(&space, &device), &train, &cfg, &mut all).unwrap();
+    assert_eq!(whole_report.steps, 9);
+    let mut f = Flatten::default();
+    whole.visit(&mut f);
+    let whole = f.0;
+
+    // 3 steps per epoch: inside the first epoch, inside the second, and at the end of the
+    // second (a stop at an epoch's last step waits for the epoch's own checkpoint).
+    for (stop_at, epochs_done, within) in [(2, 0, Some(2)), (4, 1, Some(1)), (6, 2, None)] {
+        let (resumed, report, resume) = stopped_and_resumed(&space, &train, &cfg, stop_at);
+        assert_eq!(resume.epochs_done, epochs_done, "stop at step {stop_at}");
+        assert_eq!(
+            resume.within_epoch.as_ref().map(|w| w.steps_done),
+            within,
+            "stop at step {stop_at}"
+        );
+        assert_eq!(report.steps, 9);
+        // The epoch the stop fell in is reported whole, with the uninterrupted figures.
+        assert_eq!(
+            report.epochs,
+            whole_report.epochs[epochs_done..],
+            "stop at step {stop_at}"
+        );
+        assert_eq!(resumed.len(), whole.len());
+        let differ = whole
+            .iter()
+            .zip(&resumed)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(differ, 0, "stop at step {stop_at}: resumed weights differ");
+    }
+
+    // A checkpoint that claims as many steps as the epoch has is refused.
+    let (_, _, mut resume) = stopped_and_resumed(&space, &train, &cfg, 2);
+    if let Some(w) = resume.within_epoch.as_mut() {
+        w.steps_done = 3;
+    }
+    let fresh = seeded_supernet(&space, &device);
+    let err = resume_supernet(fresh, &train, &cfg, Some(&resume), &mut NoHook).unwrap_err();
+    assert!(
+        err.to_string().contains("3 steps into epoch 1 of 3"),
+        "{err}"
+    );
 }
 
 /// Records the metrics reports, asking for them every `every` steps.
@@ -303,10 +412,7 @@ fn a_diverged_training_is_an_error_naming_where_and_checkpoints_nothing_of_it() 
     let (space, train, cfg) = small_setup(48, 3, 3);
     let fresh = || seeded_supernet(&space, &device);
     // A first good epoch, checkpointed.
-    let mut first = Keep {
-        stop_after: 1,
-        saved: None,
-    };
+    let mut first = Keep::new(1);
     let (_, _) = train_supernet(fresh(), &train, &cfg, &mut first).unwrap();
     let (bytes, resume) = first.saved.take().unwrap();
     let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
@@ -316,10 +422,7 @@ fn a_diverged_training_is_an_error_naming_where_and_checkpoints_nothing_of_it() 
     // has a NaN loss.
     let mut poisoned = train.clone();
     poisoned.pixels[5] = f32::NAN;
-    let mut rest = Keep {
-        stop_after: usize::MAX,
-        saved: None,
-    };
+    let mut rest = Keep::new(usize::MAX);
     let err = resume_supernet(
         fresh().load_record(record),
         &poisoned,
@@ -353,10 +456,7 @@ fn a_diverged_training_is_an_error_naming_where_and_checkpoints_nothing_of_it() 
         },
         ..cfg.clone()
     };
-    let mut none = Keep {
-        stop_after: usize::MAX,
-        saved: None,
-    };
+    let mut none = Keep::new(usize::MAX);
     let err = train_supernet(fresh(), &train, &wild, &mut none).unwrap_err();
     let TrainError::Diverged { epoch, step, .. } = err else {
         panic!("expected a divergence, got {err}");

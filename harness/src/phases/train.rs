@@ -33,10 +33,21 @@ impl Saver {
             .record(ck.model.clone().into_record(), ())
             .context("encoding the supernet")?;
         self.progress.epochs_done = ck.epochs_done;
+        self.progress.within_epoch = ck.within_epoch;
         self.progress.seconds = self.seconds_before + self.started.elapsed().as_secs_f64();
         self.dir
             .save_checkpoint(&mut self.progress, &model, &ck.optimizer)?;
-        tracing::info!("supernet checkpoint after epoch {}", ck.epochs_done);
+        match &self.progress.within_epoch {
+            None => tracing::info!(
+                "supernet checkpoint after epoch {}",
+                self.progress.epochs_done
+            ),
+            Some(w) => tracing::info!(
+                "supernet checkpoint after step {} of epoch {}",
+                w.steps_done,
+                self.progress.epochs_done + 1
+            ),
+        }
         Ok(())
     }
 }
@@ -57,6 +68,9 @@ impl<B: NasAutodiffBackend> TrainHook<Supernet<B>> for Saver {
     }
     fn wants_checkpoint(&self) -> bool {
         true
+    }
+    fn stop_requested(&mut self) -> bool {
+        crate::interrupt::requested().is_some()
     }
     fn on_checkpoint(&mut self, ck: Checkpoint<'_, Supernet<B>>) -> ControlFlow<()> {
         match self.save(ck) {
@@ -102,15 +116,25 @@ pub fn supernet<B: NasAutodiffBackend>(
                 tracing::info!("supernet {key}: trained before, loaded");
                 return Ok(model);
             }
-            tracing::info!(
-                "supernet {}: resuming after epoch {} of {}",
-                key,
-                p.epochs_done,
-                cfg.epochs
-            );
+            match &p.within_epoch {
+                None => tracing::info!(
+                    "supernet {}: resuming after epoch {} of {}",
+                    key,
+                    p.epochs_done,
+                    cfg.epochs
+                ),
+                Some(w) => tracing::info!(
+                    "supernet {}: resuming after step {} of epoch {} of {}",
+                    key,
+                    w.steps_done,
+                    p.epochs_done + 1,
+                    cfg.epochs
+                ),
+            }
             let resume = Resume {
                 epochs_done: p.epochs_done,
                 optimizer: dir.optimizer_bytes(&p)?,
+                within_epoch: p.within_epoch.clone(),
             };
             (model, Some(resume), p)
         }
@@ -125,7 +149,7 @@ pub fn supernet<B: NasAutodiffBackend>(
     };
     let steps_per_epoch = ctx.data.train.len() / cfg.batch_size.max(1);
     let bar = ctx.ui.bar(steps_per_epoch * cfg.epochs, "supernet");
-    bar.set_position((steps_per_epoch * progress.epochs_done) as u64);
+    bar.set_position(progress.steps_done(steps_per_epoch) as u64);
     tracing::info!(
         "supernet {}: {} epochs of {} steps (batch {} in {} ghost batches, r_max {})",
         key,
@@ -143,11 +167,28 @@ pub fn supernet<B: NasAutodiffBackend>(
         bar: StepBar { bar },
         error: None,
     };
-    let (model, _) = resume_supernet(model, &ctx.data.train, cfg, resume.as_ref(), &mut saver)
+    // Ctrl-C, SIGTERM or Slurm's warning before the time limit stops at a checkpoint.
+    let armed = crate::interrupt::arm();
+    let (model, report) = resume_supernet(model, &ctx.data.train, cfg, resume.as_ref(), &mut saver)
         .context("training the supernet")?;
+    drop(armed);
     saver.bar.bar.finish_and_clear();
     if let Some(e) = saver.error {
         return Err(e.context("saving a supernet checkpoint"));
+    }
+    if report.stopped_early
+        && let Some(signal) = crate::interrupt::requested()
+    {
+        let total = steps_per_epoch * cfg.epochs;
+        return Err(crate::interrupt::Interrupted {
+            signal,
+            where_: format!(
+                "after step {} of {total} in {}",
+                saver.progress.steps_done(steps_per_epoch),
+                saver.dir.path().display()
+            ),
+        }
+        .into());
     }
     Ok(model)
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use nas_core::train::EpochInfo;
+use nas_core::train::{EpochInfo, WithinEpoch};
 use serde::{Deserialize, Serialize};
 
 use super::{read_json, write_atomic, write_json};
@@ -27,6 +27,17 @@ pub struct SupernetProgress {
     /// task); empty in progress files older than this field.
     #[serde(default)]
     pub computed_by: Vec<String>,
+    /// Set when training stopped inside epoch `epochs_done + 1` (a signal): how far into
+    /// it the checkpoint is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_epoch: Option<WithinEpoch>,
+}
+
+impl SupernetProgress {
+    /// Steps taken so far, of `steps_per_epoch` per epoch.
+    pub fn steps_done(&self, steps_per_epoch: usize) -> usize {
+        self.epochs_done * steps_per_epoch + self.within_epoch.as_ref().map_or(0, |w| w.steps_done)
+    }
 }
 
 /// The folder of one supernet.
@@ -83,18 +94,23 @@ impl SupernetDir {
         }
     }
 
-    /// Saves the checkpoint after `progress.epochs_done` epochs: weights and optimizer
-    /// state first, then the progress file that names them (atomically), then every
-    /// other checkpoint file is removed. A kill at any point leaves a progress
-    /// file that names complete checkpoint files.
+    /// Saves the checkpoint after `progress.epochs_done` epochs (and
+    /// `progress.within_epoch` steps into the next): weights and optimizer state first,
+    /// then the progress file that names them (atomically), then every other checkpoint
+    /// file is removed. A kill at any point leaves a progress file that names complete
+    /// checkpoint files.
     pub fn save_checkpoint(
         &self,
         progress: &mut SupernetProgress,
         model: &[u8],
         optimizer: &[u8],
     ) -> Result<()> {
-        let model_file = format!("model-e{:04}.mpk", progress.epochs_done);
-        let optimizer_file = format!("optim-e{:04}.mpk", progress.epochs_done);
+        let at = match &progress.within_epoch {
+            None => format!("e{:04}", progress.epochs_done),
+            Some(w) => format!("e{:04}-s{:06}", progress.epochs_done, w.steps_done),
+        };
+        let model_file = format!("model-{at}.mpk");
+        let optimizer_file = format!("optim-{at}.mpk");
         write_atomic(&self.dir.join(&model_file), model)?;
         write_atomic(&self.dir.join(&optimizer_file), optimizer)?;
         progress.model_file = model_file;
