@@ -1127,24 +1127,8 @@ fn a_training_stopped_by_sigterm_inside_an_epoch_resumes_to_the_same_weights() {
     let pb = read_json(&b.join("progress.json"));
     assert_eq!(pb["within_epoch"], Value::Null);
     assert_eq!(pa["history"], pb["history"], "the per-epoch figures");
-    // Each run names its parameters with fresh random ids (in the model's records, and as
-    // the keys of the optimizer's); with each id replaced by its parameter's place in the
-    // model, everything must match.
-    let decoded = |d: &Path, p: &Value| {
-        let read = |file: &str| {
-            let bytes = std::fs::read(d.join(p[file].as_str().unwrap())).unwrap();
-            rmpv::decode::read_value(&mut bytes.as_slice()).unwrap()
-        };
-        let (mut model, mut optim) = (read("model_file"), read("optimizer_file"));
-        let mut names = std::collections::HashMap::new();
-        param_names(&model, "", &mut names);
-        assert!(names.len() > 10, "{} parameters found", names.len());
-        rename_ids(&mut model, &names);
-        rename_ids(&mut optim, &names);
-        (model, optim)
-    };
-    let (ma, oa) = decoded(&a, &pa);
-    let (mb, ob) = decoded(&b, &pb);
+    let (ma, oa) = common::supernet_state(&a);
+    let (mb, ob) = common::supernet_state(&b);
     assert!(
         ma == mb,
         "the resumed run's weights differ from the uninterrupted run's"
@@ -1153,53 +1137,4 @@ fn a_training_stopped_by_sigterm_inside_an_epoch_resumes_to_the_same_weights() {
         oa == ob,
         "the resumed run's optimizer state differs from the uninterrupted run's"
     );
-}
-
-/// Collects each parameter's id (an `id` field of the decoded record) with its path.
-fn param_names(v: &rmpv::Value, path: &str, out: &mut std::collections::HashMap<String, String>) {
-    match v {
-        rmpv::Value::Map(m) => {
-            for (k, x) in m {
-                let key = k.as_str().unwrap_or("?");
-                if key == "id"
-                    && let Some(id) = x.as_str()
-                {
-                    out.insert(id.to_string(), path.to_string());
-                } else {
-                    param_names(x, &format!("{path}/{key}"), out);
-                }
-            }
-        }
-        rmpv::Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                param_names(x, &format!("{path}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Replaces parameter ids (values of `id` fields, and map keys) by their paths, and sorts
-/// every map by key (the optimizer's state is a hash map).
-fn rename_ids(v: &mut rmpv::Value, names: &std::collections::HashMap<String, String>) {
-    let rename = |x: &mut rmpv::Value| {
-        if let Some(name) = x.as_str().and_then(|s| names.get(s)) {
-            *x = rmpv::Value::from(name.as_str());
-        }
-    };
-    match v {
-        rmpv::Value::Map(m) => {
-            for (k, x) in m.iter_mut() {
-                rename(k);
-                if k.as_str() == Some("id") {
-                    rename(x);
-                } else {
-                    rename_ids(x, names);
-                }
-            }
-            m.sort_by(|(a, _), (b, _)| a.to_string().cmp(&b.to_string()));
-        }
-        rmpv::Value::Array(a) => a.iter_mut().for_each(|x| rename_ids(x, names)),
-        _ => {}
-    }
 }

@@ -13,6 +13,11 @@ use common::{TINY, check_ok, nas, results};
 /// array index (or once, without `--array`), logs its arguments to `calls.log` beside it,
 /// prints a job id. Array indices listed in `NAS_FAKE_SKIP` (e.g. "0 2") are tasks that
 /// exit without doing anything; a failing merge job is logged, as Slurm would.
+/// `NAS_FAKE_SIGNAL_TASK=i NAS_FAKE_SIGNAL_AT=k`: task i gets SIGUSR1 (what
+/// `--signal=B:USR1@margin` sends before the time limit) once it has written its k-th
+/// progress event, where it waits for it; if it then asked `scontrol requeue` for itself
+/// (the stand-in `scontrol` logs that to `calls.log`), it runs again with
+/// `SLURM_RESTART_COUNT=1`, as a requeued task would.
 fn fake_sbatch(dir: &Path) -> PathBuf {
     let path = dir.join("sbatch");
     std::fs::write(
@@ -27,6 +32,22 @@ last=$(grep -o -- '--array=0-[0-9]*' "$script" | sed 's/.*0-//' || true)
 if [ -n "$last" ]; then
     for i in $(seq 0 "$last"); do
         case " ${NAS_FAKE_SKIP:-} " in *" $i "*) continue ;; esac
+        if [ "$i" = "${NAS_FAKE_SIGNAL_TASK:-}" ]; then
+            events="$folder/events-$i.jsonl"
+            SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_JOB_ID=41 NAS_EVENTS="$events" \
+                NAS_PARK_AT_EVENT="$NAS_FAKE_SIGNAL_AT" bash "$script" > "$folder/task-$i.log" 2>&1 &
+            pid=$!
+            until [ "$(cat "$events" 2>/dev/null | wc -l)" -ge "$NAS_FAKE_SIGNAL_AT" ]; do
+                kill -0 "$pid" 2>/dev/null || { echo "task $i ended before the signal" >&2; exit 1; }
+                sleep 0.05
+            done
+            kill -USR1 "$pid"
+            wait "$pid" || true
+            if grep -q "^requeue 41_$i\$" "$here/calls.log"; then
+                SLURM_RESTART_COUNT=1 SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_JOB_ID=41 bash "$script" >> "$folder/task-$i.log" 2>&1
+            fi
+            continue
+        fi
         SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_JOB_ID=41 bash "$script" > "$folder/task-$i.log" 2>&1
     done
     echo 41
@@ -473,4 +494,129 @@ fn status_names_how_each_task_ended_and_cancel_records_the_cancellation() {
     let out = nas_here(&["slurm", "cancel"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("access denied"));
+}
+
+/// A stand-in for `scontrol requeue ID`: logs `requeue ID` to `calls.log` beside it.
+fn fake_scontrol(dir: &Path) {
+    script(
+        dir,
+        "scontrol",
+        "echo \"$@\" >> \"$(dirname \"$0\")/calls.log\"",
+    );
+}
+
+#[test]
+fn a_task_signalled_before_its_time_limit_requeues_itself_and_ends_with_a_local_runs_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sbatch = fake_sbatch(tmp.path());
+    fake_scontrol(tmp.path());
+    let path = format!(
+        "{}:{}",
+        tmp.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut submit = vec![
+        "slurm",
+        "submit",
+        "study",
+        "-q",
+        "--rates",
+        "0.5",
+        "--archs",
+        "3",
+        "--select-archs",
+        "0",
+        "--time",
+        "1:00:00",
+        "--signal-margin",
+        "90",
+        "--max-requeues",
+        "2",
+    ];
+    submit.extend(TINY);
+    submit.extend(["--sbatch", sbatch.to_str().unwrap()]);
+    let cluster = tmp.path().join("cluster");
+    // Which task trains the supernet, from a dry run's units.
+    let mut dry = submit.clone();
+    dry.push("--dry-run");
+    let out = run(&dry, &cluster);
+    check_ok(&out, "dry run");
+    assert!(
+        stdout(&out).contains("#SBATCH --signal=B:USR1@90"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("--max-requeues 2"),
+        "{}",
+        stdout(&out)
+    );
+    let dry_folder = first_submission(&cluster);
+    let units = std::fs::read_to_string(dry_folder.join("units.jsonl")).unwrap();
+    let task = units
+        .lines()
+        .position(|l| l.contains("\"supernet\""))
+        .expect("a supernet unit");
+    std::fs::remove_dir_all(&dry_folder).unwrap();
+
+    // TINY: 3 epochs of 3 steps; event 6 is the 5th step's, inside epoch 2.
+    let out = nas()
+        .args(&submit)
+        .arg("--out")
+        .arg(&cluster)
+        .env("PATH", &path)
+        .env("NAS_FAKE_SIGNAL_TASK", task.to_string())
+        .env("NAS_FAKE_SIGNAL_AT", "6")
+        .output()
+        .unwrap();
+    check_ok(&out, "slurm submit");
+    let calls = std::fs::read_to_string(tmp.path().join("calls.log")).unwrap();
+    assert!(
+        calls.lines().any(|l| l == format!("requeue 41_{task}")),
+        "{calls}"
+    );
+    let folder = first_submission(&cluster);
+    let log = std::fs::read_to_string(folder.join(format!("task-{task}.log"))).unwrap();
+    assert!(
+        log.contains("stopped by SIGUSR1 with a checkpoint after step 5 of 9")
+            && log.contains("requeued (1 of at most 2)"),
+        "{log}"
+    );
+    let supernet = |dir: &Path| {
+        let found: Vec<PathBuf> = std::fs::read_dir(dir.join("supernet"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        found[0].clone()
+    };
+    let signalled = supernet(&cluster);
+    let progress = common::read_json(&signalled.join("progress.json"));
+    assert_eq!(progress["epochs_done"], 3, "{progress}");
+
+    // The same supernet trained here, without a signal.
+    let local = tmp.path().join("local");
+    let mut study = vec![
+        "study",
+        "dropout",
+        "-q",
+        "--rates",
+        "0.5",
+        "--archs",
+        "3",
+        "--select-archs",
+        "0",
+    ];
+    study.extend(TINY);
+    check_ok(&run(&study, &local), "local study");
+    let (ma, oa) = common::supernet_state(&signalled);
+    let (mb, ob) = common::supernet_state(&supernet(&local));
+    assert!(
+        ma == mb,
+        "the requeued task's weights differ from a local run's"
+    );
+    assert!(
+        oa == ob,
+        "the requeued task's optimizer state differs from a local run's"
+    );
 }
