@@ -12,7 +12,10 @@
 #   5. a task that fails is named as failed by `nas slurm status`, with its exit code and
 #      the end of its log;
 #   6. `nas slurm cancel` leaves no job of the submission queued, and status says
-#      cancelled.
+#      cancelled;
+#   7. a supernet unit with a time limit too short for it (1 minute) gets SIGUSR1 before
+#      the limit, saves a checkpoint inside its epoch, requeues itself, and ends with the
+#      same training figures and one-shot scores as the same supernet trained here.
 # Stops the daemons it started. Run as root (CI: its own step in .ci/run).
 set -euo pipefail
 # The daemons live in /usr/sbin, which a non-login PATH may lack.
@@ -199,6 +202,44 @@ status=$("$nas" slurm status --out "$work/ends")
 echo "$status"
 grep -q '^ *0  cancelled' <<<"$status" \
     || { echo "slurm-check: status does not say cancelled" >&2; exit 1; }
+
+say "7. a supernet unit past its time limit: signalled, requeued, same weights as here"
+# About 75 s of training on one core here (1.5-2x that on slower CI machines), in a job of
+# 1 minute whose signal comes 30 s before the limit (Slurm checks every 30 s or so): at
+# least one requeue, whatever the machine.
+long=(--quick --set data.train_limit=4096 --set data.validation_limit=64 --set data.test_limit=64
+    --set supernet.epochs=10 --set supernet.drop_path.r_max=0.5 --set search.budget=8
+    --set search.eval_batch=64 --set retrain.train.epochs=1 --set retrain.eval_batch=64
+    --set retrain.workers=1)
+out=$("$nas" slurm submit study -q --out "$work/limit" --rates 0.5 --archs 3 --select-archs 0 \
+    "${long[@]}" --time=1 --signal-margin 30 --max-requeues 10 --cpus-per-task 1)
+echo "$out"
+job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
+# The same supernet trained here meanwhile, on the other core, without a time limit.
+RAYON_NUM_THREADS=1 "$nas" train -q --out "$work/limit-local" "${long[@]}" &
+local_pid=$!
+wait_for "$job"
+wait "$local_pid"
+status=$("$nas" slurm status --out "$work/limit")
+echo "$status"
+folder=$(ls -d "$work"/limit/slurm/study-*)
+task=$(grep -n '"supernet"' "$folder/units.jsonl" | cut -d: -f1)
+task=$((task - 1))
+grep -q "stopped by SIGUSR1 with a checkpoint" "$folder/task-$task.log" \
+    || { cat "$folder/task-$task.log" >&2; echo "slurm-check: the supernet task was not signalled" >&2; exit 1; }
+requeues=$(grep -c "requeued (" "$folder/task-$task.log" || true)
+echo "slurm-check: the supernet task requeued itself $requeues time(s); its log:"
+grep -E "stopped by|requeued|resuming" "$folder/task-$task.log" | sed 's/^/  /'
+[ "$requeues" -ge 1 ] || { echo "slurm-check: the supernet task never requeued itself" >&2; exit 1; }
+grep -Eq "^ *$task  done by slurm:${job}_$task, requeued (once|[0-9]+ times)" <<<"$status" \
+    || { echo "slurm-check: status does not show the requeued supernet task as done and requeued" >&2; exit 1; }
+# Same per-epoch figures (exact floats), and the same one-shot scores in a search.
+history() { python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["history"]))' "$1"/supernet/*/progress.json; }
+diff <(history "$work/limit") <(history "$work/limit-local")
+"$nas" search -q --out "$work/limit" "${long[@]}"
+"$nas" search -q --out "$work/limit-local" "${long[@]}"
+diff "$(ls "$work"/limit/search/*/evaluated.jsonl)" "$(ls "$work"/limit-local/search/*/evaluated.jsonl)"
+echo "slurm-check: the requeued supernet's epochs and one-shot scores equal the local one's"
 
 say "passed: array tasks under slurmd give what a local run gives"
 passed=1

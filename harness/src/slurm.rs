@@ -728,9 +728,22 @@ pub fn status(run: &Path, ui: crate::ui::Ui, backend: &str) -> Result<()> {
             let state = match u.state(&prep)? {
                 UnitState::Done => {
                     done += 1;
-                    match u.computed_by(&prep)? {
+                    let by = match u.computed_by(&prep)? {
                         Some(by) => format!("done by {by}"),
                         None => "done".to_string(),
+                    };
+                    // A task that requeued itself (or was requeued) says so while Slurm
+                    // still knows the job.
+                    let restarts = sub.as_ref().and_then(|s| {
+                        ends.get_or_insert_with(|| task_ends(&s.job_id))
+                            .as_ref()?
+                            .get(&i)
+                            .map(|e| e.restarts)
+                    });
+                    match restarts {
+                        Some(1) => format!("{by}, requeued once"),
+                        Some(n) if n > 1 => format!("{by}, requeued {n} times"),
+                        _ => by,
                     }
                 }
                 UnitState::Failed(why) => {
@@ -867,8 +880,11 @@ pub fn check(
 /// After a signal stopped this task's unit at a checkpoint (`interrupted`, an
 /// [`crate::interrupt::Interrupted`]): requeues the task with `scontrol requeue`, unless
 /// it was requeued `max_requeues` times already (`SLURM_RESTART_COUNT`), in which case
-/// the task ends with an error that says how to go on.
+/// the task ends with an error (exit status 1) that says how to go on.
 pub fn requeue_self(interrupted: anyhow::Error, max_requeues: u32, scontrol: &str) -> Result<()> {
+    // A task that is not requeued failed: its error no longer carries the
+    // `Interrupted` that `main` would report as a signal's exit.
+    let interrupted = anyhow::anyhow!("{interrupted:#}");
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let id = match (env("SLURM_ARRAY_JOB_ID"), env("SLURM_ARRAY_TASK_ID")) {
         (Some(job), Some(task)) => format!("{job}_{task}"),

@@ -1047,26 +1047,6 @@ fn events_report_every_phase_as_json_lines_and_a_rerun_appends() {
     assert!(second.len() >= first.len() && second[..first.len()] == first[..]);
 }
 
-/// Waits (up to 10 minutes) until `events` has at least `n` lines, or `child` ends (a
-/// failure: the test's stop point was never reached).
-fn wait_for_events(child: &mut KillOnDrop, events: &Path, n: usize) {
-    let start = Instant::now();
-    loop {
-        let lines = std::fs::read_to_string(events).map_or(0, |t| t.lines().count());
-        if lines >= n {
-            return;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended ({status}) before its event {n}");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(600),
-            "event {n} never came"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// The only supernet folder of a run directory.
 fn supernet_dir(dir: &Path) -> PathBuf {
     only_dir(dir, "supernet", "")
@@ -1095,7 +1075,7 @@ fn a_training_stopped_by_sigterm_inside_an_epoch_resumes_to_the_same_weights() {
             .stdout(Stdio::null())
             .stderr(Stdio::piped()),
     );
-    wait_for_events(&mut child, &events, 6);
+    common::wait_for_events(&mut child, &events, 6);
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -619,4 +619,56 @@ fn a_task_signalled_before_its_time_limit_requeues_itself_and_ends_with_a_local_
         oa == ob,
         "the requeued task's optimizer state differs from a local run's"
     );
+
+    // A task signalled again after its last allowed requeue stops with its checkpoint and
+    // says how to go on, without asking for another requeue.
+    std::fs::remove_dir_all(&signalled).unwrap();
+    let events = tmp.path().join("events-again.jsonl");
+    let mut child = common::KillOnDrop::spawn(
+        nas()
+            .args(["slurm", "task", "--out"])
+            .arg(&cluster)
+            .arg("--submission")
+            .arg(&folder)
+            .args([
+                "--index",
+                &task.to_string(),
+                "--backend",
+                "flex",
+                "--max-requeues",
+                "1",
+            ])
+            .env("PATH", &path)
+            .env("SLURM_ARRAY_JOB_ID", "41")
+            .env("SLURM_ARRAY_TASK_ID", task.to_string())
+            .env("SLURM_RESTART_COUNT", "1")
+            .env("NAS_EVENTS", &events)
+            .env(nas_harness::ui::PARK_AT_EVENT, "6")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    );
+    common::wait_for_events(&mut child, &events, 6);
+    let sent = std::process::Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("was requeued 1 time(s), the most allowed (--max-requeues 1)"),
+        "{stderr}"
+    );
+    let calls_after = std::fs::read_to_string(tmp.path().join("calls.log")).unwrap();
+    assert_eq!(calls_after, calls, "no further requeue asked for");
+    let progress = common::read_json(&supernet(&cluster).join("progress.json"));
+    assert_eq!(progress["within_epoch"]["steps_done"], 2, "{progress}");
 }

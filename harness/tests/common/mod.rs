@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -239,5 +240,25 @@ fn rename_ids(v: &mut rmpv::Value, names: &std::collections::HashMap<String, Str
         }
         rmpv::Value::Array(a) => a.iter_mut().for_each(|x| rename_ids(x, names)),
         _ => {}
+    }
+}
+
+/// Waits (up to 10 minutes) until `events` has at least `n` lines, or `child` ends (a
+/// failure: the test's stop point was never reached).
+pub fn wait_for_events(child: &mut KillOnDrop, events: &Path, n: usize) {
+    let start = Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(events).map_or(0, |t| t.lines().count());
+        if lines >= n {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before its event {n}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "event {n} never came"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
