@@ -454,12 +454,20 @@ pub fn run(command: Command, ui: Ui) -> Result<()> {
             crate::slurm::cancel(&args.out, args.submission.as_deref(), &args.scancel)
         }
         Command::Slurm(SlurmCommand::Task(args)) => {
+            // Slurm's warning before the time limit may come at any time: never let it
+            // end the task by its default action.
+            crate::interrupt::install();
             let spec: BackendSpec = args.backend.parse()?;
             let (unit, prep) =
                 crate::slurm::task(&args.out, &args.submission, args.index, ui, &args.backend)?;
             let done = launch_task(spec, phases::UnitTask { unit, prep });
             match done {
-                Err(e) if e.downcast_ref::<crate::interrupt::Interrupted>().is_some() => {
+                // Only Slurm's warning before the time limit requeues the task: SIGTERM
+                // is also what `scancel` and the limit itself send.
+                Err(e)
+                    if e.downcast_ref::<crate::interrupt::Interrupted>()
+                        .is_some_and(|i| crate::interrupt::is_time_limit_warning(i.signal)) =>
+                {
                     crate::slurm::requeue_self(e, args.max_requeues, &args.scontrol)
                 }
                 other => other,

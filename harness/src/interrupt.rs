@@ -30,10 +30,14 @@ impl Drop for Armed {
     }
 }
 
-/// Arms the handling until the guard is dropped. If the handlers cannot be installed,
-/// signals keep their default actions (a warning says so).
-pub fn arm() -> Armed {
-    let listening = *LISTENING.get_or_init(|| match listen() {
+/// Starts handling the signals now, unarmed: SIGINT and SIGTERM end the process as
+/// before, SIGUSR1 is ignored. A Slurm task does this first thing, since Slurm may send
+/// its warning before the time limit (SIGUSR1, whose default action ends a process) early,
+/// while the task is still loading its data or trains a stand-alone model. Returns
+/// whether the handling runs (if it cannot be installed, a warning says so and signals
+/// keep their default actions).
+pub fn install() -> bool {
+    *LISTENING.get_or_init(|| match listen() {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(
@@ -41,8 +45,12 @@ pub fn arm() -> Armed {
             );
             false
         }
-    });
-    if listening {
+    })
+}
+
+/// Arms the handling until the guard is dropped (see the module docs).
+pub fn arm() -> Armed {
+    if install() {
         ARMED.store(true, Ordering::SeqCst);
     }
     Armed(())
@@ -79,6 +87,11 @@ pub fn requested() -> Option<i32> {
         0 => None,
         s => Some(s),
     }
+}
+
+/// Whether `sig` is the signal `nas slurm` jobs ask for before the time limit (SIGUSR1).
+pub fn is_time_limit_warning(sig: i32) -> bool {
+    sig == SIGUSR1
 }
 
 /// `SIGINT`, `SIGTERM`, `SIGUSR1`, or the number.

@@ -193,8 +193,9 @@ fn script(
         let _ = writeln!(s, "#SBATCH --signal=B:USR1@{}", o.signal_margin);
     }
     // A preempted or failed node's task goes back to the queue; its unit starts over
-    // (or resumes, for a supernet) and writes its result atomically.
-    s.push_str("#SBATCH --requeue\n");
+    // (or resumes, for a supernet) and writes its result atomically. Its log keeps what
+    // every run of the task wrote.
+    s.push_str("#SBATCH --requeue\n#SBATCH --open-mode=append\n");
     let _ = write!(
         s,
         "\n# Written by `nas slurm submit`: array task i does unit i of units.jsonl (one line\n\
