@@ -621,7 +621,7 @@ enum EpochEnd {
     /// A step's loss or L2 term was not finite (at this step of the run, from 0).
     Diverged(usize, String),
     /// A hook asked to stop inside the epoch ([`TrainHook::stop_requested`]).
-    Interrupted(WithinEpoch),
+    Interrupted(Box<WithinEpoch>),
 }
 
 /// The settings one training loop needs, whatever the model.
@@ -794,7 +794,7 @@ impl Run<'_> {
                             correct_sum: sums.correct,
                             examples: sums.examples,
                         };
-                        return (model, EpochEnd::Interrupted(w));
+                        return (model, EpochEnd::Interrupted(Box::new(w)));
                     }
                 }
                 (model, EpochEnd::Done)
@@ -832,7 +832,7 @@ impl Run<'_> {
                             epochs_done: epoch,
                             model: &model,
                             optimizer,
-                            within_epoch: Some(w),
+                            within_epoch: Some(*w),
                         });
                     }
                     return Ok((model, report));

@@ -236,7 +236,7 @@ fn rename_ids(v: &mut rmpv::Value, names: &std::collections::HashMap<String, Str
                     rename_ids(x, names);
                 }
             }
-            m.sort_by(|(a, _), (b, _)| a.to_string().cmp(&b.to_string()));
+            m.sort_by_key(|(k, _)| k.to_string());
         }
         rmpv::Value::Array(a) => a.iter_mut().for_each(|x| rename_ids(x, names)),
         _ => {}
