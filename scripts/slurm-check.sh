@@ -17,7 +17,8 @@
 #      the limit, saves a checkpoint inside its epoch, requeues itself, and ends with the
 #      same training figures and one-shot scores as the same supernet trained here; beside
 #      it, a supernet unit without the signal runs into the limit: status says timed out.
-# Stops the daemons it started. Run as root (CI: its own step in .ci/run).
+# Stops the daemons it started. Run as root (CI: its own step in .ci/run). NAS_BIN names a
+# `nas` program to use instead of building one.
 set -euo pipefail
 # The daemons live in /usr/sbin, which a non-login PATH may lack.
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -34,10 +35,16 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
     apt-get install -y -q --no-install-recommends slurm-wlm munge >/dev/null
 fi
 
-say "building nas"
-cargo build --locked --bin nas
-nas="${CARGO_TARGET_DIR:-$root/target}/debug/nas"
+# NAS_BIN: a `nas` built already (CI passes the one its test step built); else it is built.
+if [ -n "${NAS_BIN:-}" ]; then
+    nas=$NAS_BIN
+else
+    say "building nas"
+    cargo build --locked --bin nas
+    nas="${CARGO_TARGET_DIR:-$root/target}/debug/nas"
+fi
 nas=$(realpath "$nas")
+[ -x "$nas" ] || { echo "slurm-check: no nas program at $nas" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/slurm-check.XXXXXX)
 cluster="$work/cluster"
