@@ -1067,29 +1067,7 @@ fn a_training_stopped_by_sigterm_inside_an_epoch_resumes_to_the_same_weights() {
     // the second step of epoch 2.
     let stopped = tmp.path().join("stopped");
     let events = tmp.path().join("events.jsonl");
-    let mut child = KillOnDrop::spawn(
-        train(&stopped)
-            .arg("--events")
-            .arg(&events)
-            .env(nas_harness::ui::PARK_AT_EVENT, "6")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    common::wait_for_events(&mut child, &events, 6);
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
+    let (status, stderr) = common::signal_at_event(&mut train(&stopped), &events, 6, "-TERM");
     assert_eq!(status.code(), Some(143), "128 + SIGTERM: {stderr}");
     assert!(
         stderr.contains("stopped by SIGTERM with a checkpoint after step 5 of 9"),

@@ -624,44 +624,25 @@ fn a_task_signalled_before_its_time_limit_requeues_itself_and_ends_with_a_local_
     // says how to go on, without asking for another requeue.
     std::fs::remove_dir_all(&signalled).unwrap();
     let events = tmp.path().join("events-again.jsonl");
-    let mut child = common::KillOnDrop::spawn(
-        nas()
-            .args(["slurm", "task", "--out"])
-            .arg(&cluster)
-            .arg("--submission")
-            .arg(&folder)
-            .args([
-                "--index",
-                &task.to_string(),
-                "--backend",
-                "flex",
-                "--max-requeues",
-                "1",
-            ])
-            .env("PATH", &path)
-            .env("SLURM_ARRAY_JOB_ID", "41")
-            .env("SLURM_ARRAY_TASK_ID", task.to_string())
-            .env("SLURM_RESTART_COUNT", "1")
-            .env("NAS_EVENTS", &events)
-            .env(nas_harness::ui::PARK_AT_EVENT, "6")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped()),
-    );
-    common::wait_for_events(&mut child, &events, 6);
-    let sent = std::process::Command::new("kill")
-        .args(["-USR1", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
+    let mut task_cmd = nas();
+    task_cmd
+        .args(["slurm", "task", "--out"])
+        .arg(&cluster)
+        .arg("--submission")
+        .arg(&folder)
+        .args([
+            "--index",
+            &task.to_string(),
+            "--backend",
+            "flex",
+            "--max-requeues",
+            "1",
+        ])
+        .env("PATH", &path)
+        .env("SLURM_ARRAY_JOB_ID", "41")
+        .env("SLURM_ARRAY_TASK_ID", task.to_string())
+        .env("SLURM_RESTART_COUNT", "1");
+    let (status, stderr) = common::signal_at_event(&mut task_cmd, &events, 6, "-USR1");
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("was requeued 1 time(s), the most allowed (--max-requeues 1)"),

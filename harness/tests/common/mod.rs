@@ -262,3 +262,35 @@ pub fn wait_for_events(child: &mut KillOnDrop, events: &Path, n: usize) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Runs `cmd` with progress events to `events`, parked right after its `k`-th event (the
+/// test hook `NAS_PARK_AT_EVENT`), sends it `signal` (e.g. `-TERM`) there, and returns
+/// how it ended and what it wrote to stderr.
+pub fn signal_at_event(
+    cmd: &mut Command,
+    events: &Path,
+    k: usize,
+    signal: &str,
+) -> (std::process::ExitStatus, String) {
+    let mut child = KillOnDrop::spawn(
+        cmd.env("NAS_EVENTS", events)
+            .env("NAS_PARK_AT_EVENT", k.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    );
+    wait_for_events(&mut child, events, k);
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal}");
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (child.wait().unwrap(), stderr)
+}
