@@ -5,8 +5,10 @@
 //! record a request: the training finishes the step in flight, saves a checkpoint inside
 //! the epoch, and the command ends with [`Interrupted`]. A second SIGINT or SIGTERM while
 //! the first is being handled ends the process at once, as does either one while no
-//! guard lives. SIGUSR1 while no guard lives is ignored: work that has no checkpoint to
-//! take goes on until the time limit ends it.
+//! guard lives. SIGUSR1 while no guard lives is kept as a request: a supernet training
+//! that starts later (Slurm may warn early, while a task still loads its data) stops at
+//! its first step; work that has no checkpoint to take ignores it and goes on until the
+//! time limit ends it.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -70,7 +72,12 @@ fn listen() -> std::io::Result<()> {
                         signal_name(sig)
                     );
                 } else if sig == SIGUSR1 {
-                    tracing::info!("SIGUSR1 ignored: nothing to checkpoint now");
+                    if first {
+                        REQUESTED.store(sig, Ordering::SeqCst);
+                    }
+                    tracing::info!(
+                        "SIGUSR1: nothing to checkpoint now; a supernet training started later stops at its first step"
+                    );
                 } else {
                     // The default action: the process ends by this signal.
                     let _ = signal_hook::low_level::emulate_default_handler(sig);

@@ -652,4 +652,35 @@ fn a_task_signalled_before_its_time_limit_requeues_itself_and_ends_with_a_local_
     assert_eq!(calls_after, calls, "no further requeue asked for");
     let progress = common::read_json(&supernet(&cluster).join("progress.json"));
     assert_eq!(progress["within_epoch"]["steps_done"], 2, "{progress}");
+
+    // The warning before the training starts (Slurm may send it early): kept, so the
+    // training stops at its first step and the task requeues itself.
+    std::fs::remove_dir_all(supernet(&cluster)).unwrap();
+    let events = tmp.path().join("events-early.jsonl");
+    let mut task_cmd = nas();
+    task_cmd
+        .args(["slurm", "task", "--out"])
+        .arg(&cluster)
+        .arg("--submission")
+        .arg(&folder)
+        .args([
+            "--index",
+            &task.to_string(),
+            "--backend",
+            "flex",
+            "--max-requeues",
+            "1",
+        ])
+        .env("PATH", &path)
+        .env("SLURM_ARRAY_JOB_ID", "41")
+        .env("SLURM_ARRAY_TASK_ID", task.to_string());
+    // Event 1 is the progress bar's start, before the first step.
+    let (status, stderr) = common::signal_at_event(&mut task_cmd, &events, 1, "-USR1");
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("requeued (1 of at most 1)"), "{stderr}");
+    let calls_early = std::fs::read_to_string(tmp.path().join("calls.log")).unwrap();
+    assert_eq!(calls_early.lines().count(), calls.lines().count() + 1);
+    let progress = common::read_json(&supernet(&cluster).join("progress.json"));
+    assert_eq!(progress["epochs_done"], 0, "{progress}");
+    assert_eq!(progress["within_epoch"]["steps_done"], 1, "{progress}");
 }

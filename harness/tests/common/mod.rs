@@ -284,13 +284,24 @@ pub fn signal_at_event(
         .status()
         .unwrap();
     assert!(sent.success(), "kill {signal}");
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (child.wait().unwrap(), stderr)
+    // Read in a thread, so a process that does not end fails the test instead of hanging it.
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut stderr = String::new();
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+        stderr
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the process did not end within 300 s of {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status, reader.join().unwrap())
 }
