@@ -225,7 +225,7 @@ out=$("$nas" slurm submit study -q --out "$work/timeout" --rates 0.5 --archs 3 -
 echo "$out"
 timeout_job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
 out=$("$nas" slurm submit study -q --out "$work/limit" --rates 0.5 --archs 3 --select-archs 0 \
-    "${long[@]}" --time=1 --signal-margin 30 --max-requeues 10 --cpus-per-task 1)
+    "${long[@]}" --time=1 --signal-margin 30 --max-requeues 25 --cpus-per-task 1)
 echo "$out"
 job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
 # The same supernet trained here meanwhile, on the other core, without a time limit.
