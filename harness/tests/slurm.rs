@@ -620,29 +620,28 @@ fn a_task_signalled_before_its_time_limit_requeues_itself_and_ends_with_a_local_
         "the requeued task's optimizer state differs from a local run's"
     );
 
+    // The supernet's array task run by hand, allowed one requeue.
+    let task_cmd = || {
+        let mut c = nas();
+        c.args(["slurm", "task", "--out"])
+            .arg(&cluster)
+            .arg("--submission")
+            .arg(&folder)
+            .args(["--index", &task.to_string(), "--backend", "flex"])
+            .args(["--max-requeues", "1"])
+            .env("PATH", &path)
+            .env("SLURM_ARRAY_JOB_ID", "41")
+            .env("SLURM_ARRAY_TASK_ID", task.to_string());
+        c
+    };
+
     // A task signalled again after its last allowed requeue stops with its checkpoint and
     // says how to go on, without asking for another requeue.
     std::fs::remove_dir_all(&signalled).unwrap();
     let events = tmp.path().join("events-again.jsonl");
-    let mut task_cmd = nas();
-    task_cmd
-        .args(["slurm", "task", "--out"])
-        .arg(&cluster)
-        .arg("--submission")
-        .arg(&folder)
-        .args([
-            "--index",
-            &task.to_string(),
-            "--backend",
-            "flex",
-            "--max-requeues",
-            "1",
-        ])
-        .env("PATH", &path)
-        .env("SLURM_ARRAY_JOB_ID", "41")
-        .env("SLURM_ARRAY_TASK_ID", task.to_string())
-        .env("SLURM_RESTART_COUNT", "1");
-    let (status, stderr) = common::signal_at_event(&mut task_cmd, &events, 6, "-USR1");
+    let mut again = task_cmd();
+    again.env("SLURM_RESTART_COUNT", "1");
+    let (status, stderr) = common::signal_at_event(&mut again, &events, 6, "-USR1");
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("was requeued 1 time(s), the most allowed (--max-requeues 1)"),
@@ -657,25 +656,8 @@ fn a_task_signalled_before_its_time_limit_requeues_itself_and_ends_with_a_local_
     // training stops at its first step and the task requeues itself.
     std::fs::remove_dir_all(supernet(&cluster)).unwrap();
     let events = tmp.path().join("events-early.jsonl");
-    let mut task_cmd = nas();
-    task_cmd
-        .args(["slurm", "task", "--out"])
-        .arg(&cluster)
-        .arg("--submission")
-        .arg(&folder)
-        .args([
-            "--index",
-            &task.to_string(),
-            "--backend",
-            "flex",
-            "--max-requeues",
-            "1",
-        ])
-        .env("PATH", &path)
-        .env("SLURM_ARRAY_JOB_ID", "41")
-        .env("SLURM_ARRAY_TASK_ID", task.to_string());
     // Event 1 is the progress bar's start, before the first step.
-    let (status, stderr) = common::signal_at_event(&mut task_cmd, &events, 1, "-USR1");
+    let (status, stderr) = common::signal_at_event(&mut task_cmd(), &events, 1, "-USR1");
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("requeued (1 of at most 1)"), "{stderr}");
     let calls_early = std::fs::read_to_string(tmp.path().join("calls.log")).unwrap();
