@@ -12,7 +12,7 @@ use crate::cli::{
     SubmitArgs, WorkerArgs,
 };
 use crate::config::Config;
-use crate::phases::{self, Ctx, OneShot, Prepared};
+use crate::phases::{self, CacheWrites, Ctx, OneShot, Prepared};
 use crate::records::{Evaluated, Role};
 use crate::reports::Report;
 use crate::rundir::RunDir;
@@ -71,7 +71,8 @@ impl BackendTask for Job {
         match self.work {
             Work::Run => {
                 let supernet = phases::supernet(&ctx, &ctx.supernet)?;
-                let mut oneshot = OneShot::new(&ctx, &supernet)?;
+                let mut oneshot =
+                    OneShot::new(&ctx, &supernet, &ctx.supernet, CacheWrites::Append)?;
                 let evaluated = search(&ctx, &mut oneshot)?;
                 finish(&ctx, &mut oneshot, &evaluated)
             }
@@ -83,7 +84,8 @@ impl BackendTask for Job {
             }
             Work::Search => {
                 let supernet = phases::trained_supernet(&ctx, &ctx.supernet)?;
-                let mut oneshot = OneShot::new(&ctx, &supernet)?;
+                let mut oneshot =
+                    OneShot::new(&ctx, &supernet, &ctx.supernet, CacheWrites::Append)?;
                 let evaluated = search(&ctx, &mut oneshot)?;
                 let best = evaluated
                     .iter()
@@ -98,7 +100,8 @@ impl BackendTask for Job {
             Work::Retrain => {
                 let evaluated = phases::finished_search(&ctx)?;
                 let supernet = phases::trained_supernet(&ctx, &ctx.supernet)?;
-                let mut oneshot = OneShot::new(&ctx, &supernet)?;
+                let mut oneshot =
+                    OneShot::new(&ctx, &supernet, &ctx.supernet, CacheWrites::Append)?;
                 finish(&ctx, &mut oneshot, &evaluated)
             }
             Work::Eval { arch, standalone } => eval(&ctx, &arch, standalone),
@@ -146,7 +149,7 @@ fn search<B: NasAutodiffBackend>(
 fn eval<B: NasAutodiffBackend>(ctx: &Ctx<B>, text: &str, standalone: bool) -> Result<()> {
     let arch = parse_arch(&ctx.space, text)?;
     let supernet = phases::trained_supernet(ctx, &ctx.supernet)?;
-    let mut oneshot = OneShot::new(ctx, &supernet)?;
+    let mut oneshot = OneShot::new(ctx, &supernet, &ctx.supernet, CacheWrites::Append)?;
     let m = oneshot.score(&arch)?;
     let stats = nas_core::stats::ModelStats::of(&ctx.space, &arch, &ctx.layers)?;
     println!("architecture      {arch}");

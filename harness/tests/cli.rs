@@ -20,7 +20,9 @@ const STUDY_SAMPLE: &[&str] = &[
     "--set",
     "retrain.seeds=2",
 ];
-use common::{KillOnDrop, TINY, check_ok, nas, only_dir, read_json, results, run_args, search_log};
+use common::{
+    KillOnDrop, TINY, check_ok, nas, only_dir, read_json, results, run_args, search_log, walk,
+};
 
 /// Runs `nas` with `args`, expecting failure; returns stderr.
 fn fails(args: &[&str]) -> String {
@@ -29,6 +31,22 @@ fn fails(args: &[&str]) -> String {
     assert!(!out.status.success(), "{args:?} should fail; stderr: {err}");
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     err
+}
+
+/// Spearman's rho of distinct values: Pearson's r of their ranks, computed here
+/// independently of the harness's statistics.
+fn spearman_of(a: &[f64], b: &[f64]) -> f64 {
+    let ranks = |v: &[f64]| -> Vec<f64> {
+        v.iter()
+            .map(|x| v.iter().filter(|y| *y < x).count() as f64)
+            .collect()
+    };
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = a.len() as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let var = |r: &[f64], m: f64| r.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+    cov / (var(&ra, ma) * var(&rb, mb)).sqrt()
 }
 
 fn count_lines(path: &Path) -> usize {
@@ -592,7 +610,27 @@ fn dropout_study_scores_one_sample_with_a_supernet_per_rate_and_resumes() {
     ] {
         assert!(study.join(f).is_file(), "{f} missing");
     }
-    // Run again: everything is read back, nothing is trained, the report is the same.
+    // Every supernet keeps what it scored: the 6 architectures, once each.
+    let caches: Vec<std::path::PathBuf> = rates
+        .iter()
+        .map(|r| {
+            let scores = dir
+                .join("supernet")
+                .join(r["supernet"].as_str().unwrap())
+                .join("scores");
+            let jsonl: Vec<_> = walk(&scores)
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+                .collect();
+            assert_eq!(jsonl.len(), 1, "{jsonl:?}");
+            assert_eq!(count_lines(&jsonl[0]), 6);
+            jsonl[0].clone()
+        })
+        .collect();
+    let cached = |i: usize| std::fs::read_to_string(&caches[i]).unwrap();
+    let before = (cached(0), cached(1));
+    // Run again: everything is read back, nothing is trained or scored again, the report
+    // is the same.
     let supernets = std::fs::read_dir(dir.join("supernet")).unwrap().count();
     let out = run();
     check_ok(&out, "nas study dropout, again");
@@ -601,8 +639,28 @@ fn dropout_study_scores_one_sample_with_a_supernet_per_rate_and_resumes() {
         supernets
     );
     assert_eq!(count_files(&dir.join("standalone")), 12);
+    assert_eq!((cached(0), cached(1)), before, "scored again");
     let again = read_json(&study.join("report.json"));
     assert_eq!(again["rates"], report["rates"]);
+    // The scores really come from the cache: one changed by hand shows in the report.
+    let first_arch = archs[0]["arch"].as_str().unwrap();
+    let tampered: String = before
+        .0
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["arch"] == first_arch {
+                v["accuracy"] = serde_json::json!(0.123456);
+            }
+            format!("{v}\n")
+        })
+        .collect();
+    assert_ne!(tampered, before.0);
+    std::fs::write(&caches[0], tampered).unwrap();
+    check_ok(&run(), "nas study dropout, on a changed cache");
+    let changed = read_json(&study.join("report.json"));
+    assert_eq!(changed["rates"][0]["scores"][0], 0.123456);
+    assert_eq!(changed["rates"][1]["scores"], report["rates"][1]["scores"]);
 }
 
 #[test]
@@ -658,6 +716,28 @@ fn dropout_study_with_two_supernets_per_rate_scores_their_mean_and_measures_thei
     assert_eq!(rate["loss_correlation"]["n"], 4);
     assert_eq!(rate["one_shot_noise"]["seeds"], 2);
     assert_eq!(rate["one_shot_noise"]["architectures"], 4);
+    // The same by loss: each supernet's losses, their mean, and their agreement.
+    let losses = rate["losses_by_supernet"].as_array().unwrap();
+    let (la, lb, lmean) = (f(&losses[0]), f(&losses[1]), f(&rate["losses"]));
+    for i in 0..4 {
+        assert!(
+            (lmean[i] - (la[i] + lb[i]) / 2.0).abs() < 1e-12,
+            "{i}: {rate}"
+        );
+    }
+    let by_loss = &rate["one_shot_loss_noise"];
+    assert_eq!(by_loss["seeds"], 2);
+    let minus = |v: Vec<f64>| v.into_iter().map(|x| -x).collect::<Vec<_>>();
+    let expected = spearman_of(&minus(la), &minus(lb));
+    assert!(
+        (by_loss["seed_to_seed"]["spearman"]["value"]
+            .as_f64()
+            .unwrap()
+            - expected)
+            .abs()
+            < 1e-9,
+        "{by_loss}"
+    );
     let summary = std::fs::read_to_string(dir.join("study/dropout/summary.md")).unwrap();
     assert!(summary.contains("One-shot noise floor"), "{summary}");
     // The second supernet is the one `nas train` trains with both seeds moved by 1:

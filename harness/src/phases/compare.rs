@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use nas_core::backend::NasAutodiffBackend;
 
-use super::{Ctx, OneShot, SupernetChoice, retrain_one, search, supernet};
+use super::{CacheWrites, Ctx, OneShot, SupernetChoice, retrain_one, search, supernet};
 use crate::plots::plot_curves;
 use crate::records::{Role, best_of};
 use crate::reports::Provenance;
@@ -31,7 +31,7 @@ pub fn compare<B: NasAutodiffBackend>(
         .map(|i| ctx.cfg.seed + i)
         .collect();
     let supernet = supernet(ctx, on)?;
-    let mut oneshot = OneShot::new(ctx, &supernet)?;
+    let mut oneshot = OneShot::new(ctx, &supernet, on, CacheWrites::Append)?;
     let mut searches = Vec::new();
     for s in &strategies {
         for &seed in &seeds {

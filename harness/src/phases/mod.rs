@@ -31,7 +31,7 @@ use crate::ui::Ui;
 
 pub use compare::compare;
 pub use retrain::{retrain, retrain_candidates, retrain_one};
-pub use search::{OneShot, finished_search, search};
+pub use search::{CacheWrites, OneShot, finished_search, search};
 pub use study::dropout_study;
 pub use study_all::all_studies;
 pub use train::{supernet, trained_supernet};

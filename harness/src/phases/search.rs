@@ -13,22 +13,49 @@ use nas_core::space::Architecture;
 use nas_core::supernet::Supernet;
 use serde::Serialize;
 
-use super::{Ctx, Prepared};
-use crate::rundir::{SearchDir, key_of};
+use super::{Ctx, Prepared, SupernetChoice};
+use crate::rundir::{CachedScore, ScoreCache, SearchDir, key_of};
 use crate::ui::Progress;
 
-/// One-shot scoring on the validation images, with a memo: the score of an architecture
-/// is a deterministic function of the supernet and the images.
+/// One-shot scoring on the validation images, with a memo backed by the supernet's score
+/// cache: the score of an architecture is a deterministic function of the supernet, the
+/// images and the evaluation settings, so a rerun reads it back instead of computing it.
 pub struct OneShot<B: NasBackend> {
     eval: OneShotEvaluator<B>,
     memo: HashMap<Architecture, Metrics>,
+    cache: ScoreCache,
+}
+
+/// What a one-shot score depends on besides the supernet's weights (hashed into the name
+/// of the supernet's score cache): the validation images (by the data settings that
+/// draw them, and their number), the scoring batch (batch-norm statistics come from it)
+/// and the backend (its arithmetic).
+#[derive(Serialize)]
+struct ScoreSetup<'a> {
+    data: &'a nas_core::data::DataConfig,
+    validation_images: usize,
+    eval_batch: usize,
+    backend: &'a str,
+}
+
+/// Whether a [`OneShot`] adds what it scores to the supernet's score cache: only a
+/// process holding the run directory's lock may (a Slurm task reads it only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheWrites {
+    /// Append new scores.
+    Append,
+    /// Read the cache, append nothing.
+    ReadOnly,
 }
 
 impl<B: NasBackend> OneShot<B> {
-    /// Scores with `supernet` (its inference copy).
+    /// Scores with `supernet` (its inference copy), the trained supernet of `choice`,
+    /// starting from the scores already in its cache.
     pub fn new<A: NasAutodiffBackend<InnerBackend = B>>(
         ctx: &Ctx<A>,
         supernet: &Supernet<A>,
+        choice: &SupernetChoice,
+        writes: CacheWrites,
     ) -> Result<Self> {
         let inner = supernet.valid();
         let device = inner
@@ -43,10 +70,42 @@ impl<B: NasBackend> OneShot<B> {
             device,
         )
         .context("setting up one-shot evaluation")?;
-        Ok(OneShot {
-            eval,
-            memo: HashMap::new(),
-        })
+        let setup = ScoreSetup {
+            data: &ctx.cfg.data,
+            validation_images: ctx.data.validation.len(),
+            eval_batch: ctx.cfg.search.eval_batch,
+            backend: &ctx.backend,
+        };
+        let (cache, cached) = ctx
+            .run
+            .supernet(&choice.key)
+            .scores(&setup, writes == CacheWrites::Append)?;
+        let mut memo = HashMap::with_capacity(cached.len());
+        for s in cached {
+            let arch = ctx.space.parse(&s.arch).with_context(|| {
+                format!(
+                    "{} holds an architecture outside the search space ({}): delete the \
+                     file to score again",
+                    cache.path().display(),
+                    s.arch
+                )
+            })?;
+            let metrics = Metrics {
+                accuracy: s.accuracy,
+                loss: s.loss,
+                examples: s.examples,
+            };
+            memo.insert(arch, metrics);
+        }
+        if !memo.is_empty() {
+            tracing::info!(
+                "supernet {}: {} one-shot scores read back from {}",
+                choice.key,
+                memo.len(),
+                cache.path().display()
+            );
+        }
+        Ok(OneShot { eval, memo, cache })
     }
 
     /// The one-shot metrics of `arch`.
@@ -61,6 +120,17 @@ impl<B: NasBackend> Evaluator for OneShot<B> {
             return Ok(m.clone());
         }
         let m = self.eval.evaluate(arch)?;
+        let cached = CachedScore {
+            arch: arch.to_string(),
+            accuracy: m.accuracy,
+            loss: m.loss,
+            examples: m.examples,
+        };
+        if let Err(e) = self.cache.append(&cached) {
+            // The score is right; only the rerun will compute it again.
+            tracing::warn!("{e:#}; scoring goes on without the cache");
+            self.cache.stop_writing();
+        }
         self.memo.insert(arch.clone(), m.clone());
         Ok(m)
     }

@@ -23,7 +23,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::workers::{Job, train_all};
-use super::{Ctx, OneShot, Prepared, retrain_candidates, supernet};
+use super::{CacheWrites, Ctx, OneShot, Prepared, retrain_candidates, supernet};
 use crate::plots::{plot_correlations, plot_points, plot_ranges};
 use crate::records::{Failure, Role, Standalone};
 use crate::reports::dropout::{
@@ -88,7 +88,7 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<(PathBuf, Dr
         for repeat in 0..repeats {
             let choice = ctx.supernet_at(rate, repeat);
             let net = supernet(ctx, &choice)?;
-            let mut oneshot = OneShot::new(ctx, &net)?;
+            let mut oneshot = OneShot::new(ctx, &net, &choice, CacheWrites::Append)?;
             let scores = sample
                 .iter()
                 .map(|(arch, _)| oneshot.score(arch))
@@ -272,18 +272,32 @@ pub(crate) fn analyse(m: &Measured) -> Result<DropoutReport> {
             .iter()
             .map(|m| m.iter().map(|m| m.accuracy).collect())
             .collect();
+        let minus_loss_by_net: Vec<Vec<f64>> = nets
+            .iter()
+            .map(|m| m.iter().map(|m| -m.loss).collect())
+            .collect();
         let supernets = rate_scores.scores.len();
-        let (one_shot_noise, scores_by_supernet, one_shot_sources) = if supernets >= 2 {
-            let by_supernet = (0..supernets)
-                .map(|n| accuracy_by_net.iter().map(|a| a[n]).collect())
-                .collect();
+        let transpose = |by_arch: &[Vec<f64>], sign: f64| -> Vec<Vec<f64>> {
+            (0..supernets)
+                .map(|n| by_arch.iter().map(|a| sign * a[n]).collect())
+                .collect()
+        };
+        let (one_shot_noise, one_shot_loss_noise, one_shot_sources) = if supernets >= 2 {
             (
                 NoiseFloor::of_runs(&accuracy_by_net, seed),
-                by_supernet,
+                NoiseFloor::of_runs(&minus_loss_by_net, seed),
                 NoiseSources::of(&accuracy_by_net, m.validation_images, &PROJECTED_IMAGES),
             )
         } else {
-            (None, Vec::new(), None)
+            (None, None, None)
+        };
+        let (scores_by_supernet, losses_by_supernet) = if supernets >= 2 {
+            (
+                transpose(&accuracy_by_net, 1.0),
+                transpose(&minus_loss_by_net, -1.0),
+            )
+        } else {
+            (Vec::new(), Vec::new())
         };
         let mut keys = rate_scores.keys.iter().cloned();
         let key = keys.next().unwrap_or_default();
@@ -330,7 +344,9 @@ pub(crate) fn analyse(m: &Measured) -> Result<DropoutReport> {
             scores: x,
             losses,
             scores_by_supernet,
+            losses_by_supernet,
             one_shot_noise,
+            one_shot_loss_noise,
             one_shot_sources,
             kl,
         });

@@ -15,7 +15,9 @@ use super::search::search_dir;
 use super::standalone::{cached_standalone, standalone_key};
 use super::study::{sample_jobs, study_sample};
 use super::workers::{Job, train_all};
-use super::{Ctx, OneShot, Prepared, finished_search, search, supernet, trained_supernet};
+use super::{
+    CacheWrites, Ctx, OneShot, Prepared, finished_search, search, supernet, trained_supernet,
+};
 use crate::records::Role;
 
 /// The phases whose work splits into units.
@@ -206,7 +208,7 @@ impl Unit {
             }
             Unit::Search { strategy, seed } => {
                 let net = trained_supernet(ctx, &ctx.supernet)?;
-                let mut oneshot = OneShot::new(ctx, &net)?;
+                let mut oneshot = OneShot::new(ctx, &net, &ctx.supernet, CacheWrites::ReadOnly)?;
                 search(ctx, &mut oneshot, strategy, *seed)?;
             }
         }

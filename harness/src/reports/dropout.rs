@@ -45,11 +45,19 @@ pub struct RateResult {
     /// supernet, in the order of `supernet` then `supernet_repeats`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scores_by_supernet: Vec<Vec<f64>>,
+    /// With 2 or more supernets: each supernet's one-shot losses, in the same order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub losses_by_supernet: Vec<Vec<f64>>,
     /// With 2 or more supernets: the one-shot noise floor, how far supernets that differ
     /// only in their seeds agree on the sample (the fields' "seeds" are supernets, and
     /// `ceiling` bounds any correlation with the mean one-shot score).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub one_shot_noise: Option<NoiseFloor>,
+    /// With 2 or more supernets: the same noise floor with each architecture scored by
+    /// minus its one-shot loss instead of its accuracy (`None` in reports older than this
+    /// field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_shot_loss_noise: Option<NoiseFloor>,
     /// Symmetric KL divergence between the supernet's predictions with every path on and
     /// each architecture's, on the KL examples (empty without a KL analysis).
     pub kl: Vec<f64>,
@@ -448,6 +456,7 @@ fn one_shot_noise_section(r: &DropoutReport) -> String {
         ("rate", "r_max"),
         ("supernets", "supernets"),
         ("seed_to_seed", "supernet 1 vs 2: Spearman [95% CI]"),
+        ("loss_seed_to_seed", "the same, by loss"),
         ("seed_std", "std between supernets"),
         ("between_std", "std between architectures"),
         ("ceiling", "one-shot ceiling [95% CI]"),
@@ -460,6 +469,11 @@ fn one_shot_noise_section(r: &DropoutReport) -> String {
             Cell::Num(x.rate, 3),
             Cell::Int(n.seeds as u64),
             Cell::text(n.seed_to_seed.spearman.text()),
+            Cell::text(
+                x.one_shot_loss_noise
+                    .as_ref()
+                    .map_or("n/a".into(), |l| l.seed_to_seed.spearman.text()),
+            ),
             Cell::Num(n.seed_std, 4),
             Cell::Num(n.between_std, 4),
             Cell::text(n.ceiling_text()),
@@ -471,7 +485,8 @@ fn one_shot_noise_section(r: &DropoutReport) -> String {
          only in their seeds (initial weights, data order, path masks). \"One-shot ceiling\": \
          the highest correlation any stand-alone ranking could reach with the mean one-shot \
          score given this noise (the square root of its Spearman-Brown reliability, from the \
-         mean Spearman between every pair of supernets); \"with stand-alone noise\": that \
+         mean Spearman between every pair of supernets); \"by loss\": the same supernets \
+         compared by their one-shot losses instead of accuracies; \"with stand-alone noise\": that \
          times the stand-alone ceiling, the most the correlations above could show if the \
          one-shot model ranked perfectly.\n\n{}\n",
         t.to_markdown()

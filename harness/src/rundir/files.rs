@@ -111,33 +111,7 @@ impl JsonLog {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let mut records = Vec::new();
-        let mut good_len = 0u64;
-        if path.exists() {
-            let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            let mut reader = BufReader::new(f);
-            let mut line = String::new();
-            let mut lineno = 0;
-            loop {
-                line.clear();
-                let n = reader
-                    .read_line(&mut line)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                if n == 0 {
-                    break;
-                }
-                lineno += 1;
-                if !line.ends_with('\n') {
-                    // A torn last line: written up to a kill. Dropped.
-                    break;
-                }
-                let rec = serde_json::from_str(line.trim_end()).with_context(|| {
-                    format!("{} line {lineno} is not a valid record", path.display())
-                })?;
-                records.push(rec);
-                good_len += n as u64;
-            }
-        }
+        let (records, good_len) = read_records(path)?;
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -152,6 +126,12 @@ impl JsonLog {
         };
         log.seek_end()?;
         Ok((log, records))
+    }
+
+    /// The records of the log at `path` (none when it does not exist), without opening
+    /// it for appending: a torn last line is skipped, not removed.
+    pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+        Ok(read_records(path)?.0)
     }
 
     fn seek_end(&mut self) -> Result<()> {
@@ -171,6 +151,35 @@ impl JsonLog {
             .and_then(|_| self.file.sync_data())
             .with_context(|| format!("appending to {}", self.path.display()))
     }
+}
+
+/// The complete lines of the JSON-lines file at `path` as records, and the length in
+/// bytes they take (a torn last line, written up to a kill, is not counted).
+fn read_records<T: DeserializeOwned>(path: &Path) -> Result<(Vec<T>, u64)> {
+    let mut records = Vec::new();
+    let mut good_len = 0u64;
+    if !path.exists() {
+        return Ok((records, good_len));
+    }
+    let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = BufReader::new(f);
+    let mut line = String::new();
+    let mut lineno = 0;
+    loop {
+        line.clear();
+        let n = reader
+            .read_line(&mut line)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 || !line.ends_with('\n') {
+            break;
+        }
+        lineno += 1;
+        let rec = serde_json::from_str(line.trim_end())
+            .with_context(|| format!("{} line {lineno} is not a valid record", path.display()))?;
+        records.push(rec);
+        good_len += n as u64;
+    }
+    Ok((records, good_len))
 }
 
 /// A short stable hash (16 hex digits of SHA-256) of a value's JSON form.

@@ -8,6 +8,9 @@
 //! RUN/supernet/KEY/progress.json           epochs done, checkpoint names, per-epoch figures
 //! RUN/supernet/KEY/model-eNNNN.mpk         weights after epoch NNNN (burn recorder)
 //! RUN/supernet/KEY/optim-eNNNN.mpk         optimizer state after epoch NNNN
+//! RUN/supernet/KEY/scores/EVAL.jsonl       its one-shot scores, one line per architecture,
+//!                                          under the evaluation settings EVAL hashes
+//! RUN/supernet/KEY/scores/EVAL.json        those settings
 //! RUN/search/STRATEGY-sSEED-KEY/setup.json what the search depends on (supernet key included)
 //! RUN/search/STRATEGY-sSEED-KEY/evaluated.jsonl|csv   every evaluation, in order
 //! RUN/search/STRATEGY-sSEED-KEY/strategy.json         strategy checkpoint
@@ -24,6 +27,7 @@
 
 mod files;
 mod lock;
+mod scores;
 mod search;
 mod supernet;
 
@@ -41,6 +45,7 @@ pub use files::{
     write_atomic, write_json,
 };
 pub use lock::RunLock;
+pub use scores::{CachedScore, ScoreCache};
 pub use search::SearchDir;
 pub use supernet::{SupernetDir, SupernetProgress};
 
