@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::NoiseFloor;
 use super::dropout::DropoutReport;
 use crate::export::{Cell, Table};
 use crate::rundir::{is_temporary, write_atomic};
@@ -137,7 +138,7 @@ pub fn targets(r: &DropoutReport) -> Vec<Target> {
             t.push(match &x.one_shot_noise {
                 Some(n) => Target {
                     what: "two supernets at the chosen rate agree: Spearman >= 0.8".into(),
-                    measured: n.seed_to_seed.spearman.text(),
+                    measured: agreement_text(n, x.one_shot_loss_noise.as_ref()),
                     met: n.seed_to_seed.spearman.value.map(|v| v >= 0.8),
                 },
                 None => Target {
@@ -360,6 +361,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_agreement_target_names_every_measurement_it_has() {
+        let runs: Vec<Vec<f64>> = (0..6)
+            .map(|i| {
+                let m = i as f64;
+                vec![
+                    m,
+                    m + 0.1 * (i % 2) as f64,
+                    m - 0.2,
+                    m + 0.3 * (i % 3) as f64,
+                ]
+            })
+            .collect();
+        let acc = NoiseFloor::of_runs(&runs, 0).unwrap();
+        let two = NoiseFloor::of_runs(&runs.iter().map(|r| r[..2].to_vec()).collect::<Vec<_>>(), 0)
+            .unwrap();
+        let all = agreement_text(&acc, Some(&acc));
+        assert!(
+            all.contains("; by loss ") && all.contains("; mean of 2 vs mean of 2: "),
+            "{all}"
+        );
+        assert!(all.ends_with(&format!(
+            ", by loss {}",
+            acc.halves.unwrap().spearman.text()
+        )));
+        assert_eq!(agreement_text(&two, None), two.seed_to_seed.spearman.text());
+    }
+
+    #[test]
     fn durations_read_naturally() {
         assert_eq!(duration(42.4), "42 s");
         assert_eq!(duration(725.0), "12 min 05 s");
@@ -378,4 +407,25 @@ mod tests {
              `dropout/results.csv`.\n"
         );
     }
+}
+
+/// Two supernets' agreement by accuracy, then by loss and, with 4 or more supernets,
+/// between the means of half of them and of the other half (the target is judged on the
+/// first figure alone).
+fn agreement_text(n: &NoiseFloor, by_loss: Option<&NoiseFloor>) -> String {
+    let mut text = n.seed_to_seed.spearman.text();
+    if let Some(l) = by_loss {
+        text.push_str(&format!("; by loss {}", l.seed_to_seed.spearman.text()));
+    }
+    if let Some(h) = &n.halves {
+        let k = n.seeds / 2;
+        text.push_str(&format!(
+            "; mean of {k} vs mean of {k}: {}",
+            h.spearman.text()
+        ));
+        if let Some(lh) = by_loss.and_then(|l| l.halves.as_ref()) {
+            text.push_str(&format!(", by loss {}", lh.spearman.text()));
+        }
+    }
+    text
 }

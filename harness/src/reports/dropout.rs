@@ -457,6 +457,7 @@ fn one_shot_noise_section(r: &DropoutReport) -> String {
         ("supernets", "supernets"),
         ("seed_to_seed", "supernet 1 vs 2: Spearman [95% CI]"),
         ("loss_seed_to_seed", "the same, by loss"),
+        ("halves", "mean of half the supernets vs the other half"),
         ("seed_std", "std between supernets"),
         ("between_std", "std between architectures"),
         ("ceiling", "one-shot ceiling [95% CI]"),
@@ -474,6 +475,17 @@ fn one_shot_noise_section(r: &DropoutReport) -> String {
                     .as_ref()
                     .map_or("n/a".into(), |l| l.seed_to_seed.spearman.text()),
             ),
+            Cell::text(n.halves.as_ref().map_or_else(
+                || "n/a (fewer than 4)".into(),
+                |h| {
+                    format!("{} (by loss {})", h.spearman.text(), {
+                        x.one_shot_loss_noise
+                            .as_ref()
+                            .and_then(|l| l.halves.as_ref())
+                            .map_or("n/a".into(), |l| l.spearman.text())
+                    })
+                },
+            )),
             Cell::Num(n.seed_std, 4),
             Cell::Num(n.between_std, 4),
             Cell::text(n.ceiling_text()),
@@ -486,7 +498,9 @@ fn one_shot_noise_section(r: &DropoutReport) -> String {
          the highest correlation any stand-alone ranking could reach with the mean one-shot \
          score given this noise (the square root of its Spearman-Brown reliability, from the \
          mean Spearman between every pair of supernets); \"by loss\": the same supernets \
-         compared by their one-shot losses instead of accuracies; \"with stand-alone noise\": that \
+         compared by their one-shot losses instead of accuracies; \"half vs the other half\": with \
+         4 or more supernets, the mean score of the first half against the mean of as many \
+         more, measured, not projected; \"with stand-alone noise\": that \
          times the stand-alone ceiling, the most the correlations above could show if the \
          one-shot model ranked perfectly.\n\n{}\n",
         t.to_markdown()

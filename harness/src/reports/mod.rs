@@ -75,6 +75,12 @@ pub struct NoiseFloor {
     /// fewer than half the resamples define it).
     #[serde(default)]
     pub ceiling_ci95: Option<(f64, f64)>,
+    /// With 4 or more seeds: the mean of the first half of the seeds against the mean of
+    /// the second half, over the architectures. A direct measurement (no projection) of
+    /// how two independent means of that many runs agree (`None` with fewer seeds, and in
+    /// reports older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halves: Option<Agreement>,
 }
 
 /// The Spearman-Brown ceiling of the mean of the first `seeds` runs of each
@@ -117,7 +123,17 @@ impl NoiseFloor {
         let means: Vec<f64> = runs.iter().map(|v| mean_std(v).0).collect();
         let first: Vec<f64> = runs.iter().map(|v| v[0]).collect();
         let second: Vec<f64> = runs.iter().map(|v| v[1]).collect();
+        let halves = (seeds >= 4)
+            .then(|| {
+                let half = seeds / 2;
+                let mean_of = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
+                let a: Vec<f64> = runs.iter().map(|v| mean_of(&v[..half])).collect();
+                let b: Vec<f64> = runs.iter().map(|v| mean_of(&v[half..2 * half])).collect();
+                Agreement::of(&a, &b, RESAMPLES, seed).ok()
+            })
+            .flatten();
         Some(NoiseFloor {
+            halves,
             architectures: runs.len(),
             seeds,
             seed_std: (variances.iter().sum::<f64>() / variances.len() as f64).sqrt(),
@@ -396,5 +412,34 @@ mod tests {
         let (lo, hi) = n.ceiling_ci95.unwrap();
         assert!(lo <= c && c <= hi && hi <= 1.0, "{c} [{lo}, {hi}]");
         assert!(n.sentence().contains("not a bound"));
+    }
+
+    #[test]
+    fn four_runs_are_split_into_two_means_that_are_compared() {
+        // The first two runs average to ranks 1 2 3 4, the last two to 1 3 2 4; the fifth
+        // run is left out of the halves. Spearman 1 - 6 * 2 / (4 * 15) = 0.8.
+        let first = [1.0, 2.0, 3.0, 4.0];
+        let second = [1.0, 3.0, 2.0, 4.0];
+        let runs: Vec<Vec<f64>> = (0..4)
+            .map(|i| {
+                vec![
+                    first[i] + 0.5,
+                    first[i] - 0.5,
+                    second[i] - 0.25,
+                    second[i] + 0.25,
+                    10.0 - i as f64,
+                ]
+            })
+            .collect();
+        let n = NoiseFloor::of_runs(&runs, 0).unwrap();
+        let halves = n.halves.unwrap();
+        assert!(
+            (halves.spearman.value.unwrap() - 0.8).abs() < 1e-12,
+            "{halves:?}"
+        );
+        assert_eq!(halves.n, 4);
+        // Fewer than 4 runs: no halves.
+        let three: Vec<Vec<f64>> = runs.iter().map(|r| r[..3].to_vec()).collect();
+        assert!(NoiseFloor::of_runs(&three, 0).unwrap().halves.is_none());
     }
 }
