@@ -356,6 +356,27 @@ fn duration(seconds: f64) -> String {
     }
 }
 
+/// Two supernets' agreement by accuracy, then by loss and, with 4 or more supernets,
+/// between the means of half of them and of the other half (the target is judged on the
+/// first figure alone).
+fn agreement_text(n: &NoiseFloor, by_loss: Option<&NoiseFloor>) -> String {
+    let mut text = n.seed_to_seed.spearman.text();
+    if let Some(l) = by_loss {
+        text.push_str(&format!("; by loss {}", l.seed_to_seed.spearman.text()));
+    }
+    if let Some(h) = &n.halves {
+        let k = n.seeds / 2;
+        text.push_str(&format!(
+            "; mean of {k} vs mean of {k}: {}",
+            h.spearman.text()
+        ));
+        if let Some(lh) = by_loss.and_then(|l| l.halves.as_ref()) {
+            text.push_str(&format!(", by loss {}", lh.spearman.text()));
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,25 +428,4 @@ mod tests {
              `dropout/results.csv`.\n"
         );
     }
-}
-
-/// Two supernets' agreement by accuracy, then by loss and, with 4 or more supernets,
-/// between the means of half of them and of the other half (the target is judged on the
-/// first figure alone).
-fn agreement_text(n: &NoiseFloor, by_loss: Option<&NoiseFloor>) -> String {
-    let mut text = n.seed_to_seed.spearman.text();
-    if let Some(l) = by_loss {
-        text.push_str(&format!("; by loss {}", l.seed_to_seed.spearman.text()));
-    }
-    if let Some(h) = &n.halves {
-        let k = n.seeds / 2;
-        text.push_str(&format!(
-            "; mean of {k} vs mean of {k}: {}",
-            h.spearman.text()
-        ));
-        if let Some(lh) = by_loss.and_then(|l| l.halves.as_ref()) {
-            text.push_str(&format!(", by loss {}", lh.spearman.text()));
-        }
-    }
-    text
 }
