@@ -9,8 +9,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::NoiseFloor;
 use super::dropout::DropoutReport;
+use super::{NoiseFloor, runs_to_agree};
 use crate::export::{Cell, Table};
 use crate::rundir::{is_temporary, write_atomic};
 
@@ -374,6 +374,27 @@ fn agreement_text(n: &NoiseFloor, by_loss: Option<&NoiseFloor>) -> String {
             text.push_str(&format!(", by loss {}", lh.spearman.text()));
         }
     }
+    // What closing the gap would cost, by Spearman-Brown from the mean single pair.
+    let pairs = n.seeds * (n.seeds - 1) / 2;
+    let cost = |f: &NoiseFloor, what: &str| -> Option<String> {
+        let r = f.pair_mean?;
+        let k = runs_to_agree(r, 0.8)?;
+        Some(format!(
+            "{k} supernet{} each by {what} (mean of {pairs} pair{}: {r:.3})",
+            if k == 1 { "" } else { "s" },
+            if pairs == 1 { "" } else { "s" }
+        ))
+    };
+    let costs: Vec<String> = [cost(n, "accuracy"), by_loss.and_then(|l| cost(l, "loss"))]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !costs.is_empty() {
+        text.push_str(&format!(
+            "; by Spearman-Brown, two means agree at 0.8 with {}",
+            costs.join(", ")
+        ));
+    }
     text
 }
 
@@ -402,11 +423,27 @@ mod tests {
             all.contains("; by loss ") && all.contains("; mean of 2 vs mean of 2: "),
             "{all}"
         );
-        assert!(all.ends_with(&format!(
-            ", by loss {}",
-            acc.halves.unwrap().spearman.text()
-        )));
-        assert_eq!(agreement_text(&two, None), two.seed_to_seed.spearman.text());
+        assert!(
+            all.contains(&format!(
+                ", by loss {}",
+                acc.halves.unwrap().spearman.text()
+            )),
+            "{all}"
+        );
+        assert!(
+            all.contains("; by Spearman-Brown, two means agree at 0.8 with ")
+                && all.contains("(mean of 6 pairs: "),
+            "{all}"
+        );
+        let single = two.seed_to_seed.spearman.text();
+        let k = runs_to_agree(two.pair_mean.unwrap(), 0.8).unwrap();
+        assert!(
+            agreement_text(&two, None).starts_with(&format!(
+                "{single}; by Spearman-Brown, two means agree at 0.8 with {k} supernet"
+            )),
+            "{}",
+            agreement_text(&two, None)
+        );
     }
 
     #[test]

@@ -81,12 +81,15 @@ pub struct NoiseFloor {
     /// reports older than this field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub halves: Option<Agreement>,
+    /// The mean Spearman between every pair of seeds over the architectures: how one
+    /// run agrees with another, on average (`None` in reports older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair_mean: Option<f64>,
 }
 
-/// The Spearman-Brown ceiling of the mean of the first `seeds` runs of each
-/// architecture: `sqrt(k r / (1 + (k - 1) r))`, `r` the mean Spearman between every
-/// pair of seeds over the architectures (`None` where `r` is not positive).
-fn ceiling(runs: &[Vec<f64>], seeds: usize) -> Option<f64> {
+/// The mean Spearman between every pair of the first `seeds` runs of each architecture
+/// (`None` without a defined pair).
+fn pair_mean(runs: &[Vec<f64>], seeds: usize) -> Option<f64> {
     let mut pairs = Vec::new();
     for i in 0..seeds {
         for j in i + 1..seeds {
@@ -95,9 +98,29 @@ fn ceiling(runs: &[Vec<f64>], seeds: usize) -> Option<f64> {
             pairs.extend(crate::stats::spearman(&a, &b));
         }
     }
-    let r = pairs.iter().sum::<f64>() / pairs.len().max(1) as f64;
+    (!pairs.is_empty()).then(|| pairs.iter().sum::<f64>() / pairs.len() as f64)
+}
+
+/// How many runs each of two independent means needs for the two to agree at Spearman
+/// `target`, by the Spearman-Brown formula `k r / (1 + (k - 1) r)` from the mean
+/// agreement `r` of two single runs: the least `k` with `k >= target (1 - r) / (r (1 -
+/// target))` (`None` where `r` is not positive).
+pub fn runs_to_agree(r: f64, target: f64) -> Option<usize> {
+    if r <= 0.0 || !(0.0..1.0).contains(&target) {
+        return None;
+    }
+    let k = target * (1.0 - r) / (r * (1.0 - target));
+    // Within rounding of a whole number, that number is enough.
+    Some((k - 1e-9).ceil().max(1.0) as usize)
+}
+
+/// The Spearman-Brown ceiling of the mean of the first `seeds` runs of each
+/// architecture: `sqrt(k r / (1 + (k - 1) r))`, `r` the mean Spearman between every
+/// pair of seeds over the architectures (`None` where `r` is not positive).
+fn ceiling(runs: &[Vec<f64>], seeds: usize) -> Option<f64> {
+    let r = pair_mean(runs, seeds)?;
     let k = seeds as f64;
-    (!pairs.is_empty() && r > 0.0).then(|| (k * r / (1.0 + (k - 1.0) * r)).sqrt())
+    (r > 0.0).then(|| (k * r / (1.0 + (k - 1.0) * r)).sqrt())
 }
 
 impl NoiseFloor {
@@ -134,6 +157,7 @@ impl NoiseFloor {
             .flatten();
         Some(NoiseFloor {
             halves,
+            pair_mean: pair_mean(&runs, seeds),
             architectures: runs.len(),
             seeds,
             seed_std: (variances.iter().sum::<f64>() / variances.len() as f64).sqrt(),
@@ -441,5 +465,19 @@ mod tests {
         // Fewer than 4 runs: no halves.
         let three: Vec<Vec<f64>> = runs.iter().map(|r| r[..3].to_vec()).collect();
         assert!(NoiseFloor::of_runs(&three, 0).unwrap().halves.is_none());
+    }
+
+    #[test]
+    fn supernets_needed_for_two_means_to_agree_follow_spearman_brown() {
+        // r = 0.5: k r / (1 + (k - 1) r) = 0.8 at k = 4 exactly.
+        assert_eq!(runs_to_agree(0.5, 0.8), Some(4));
+        // r = 0.468: 4 gives 0.779, 5 gives 0.815.
+        assert_eq!(runs_to_agree(0.468, 0.8), Some(5));
+        // r = 0.579: 2 gives 0.733, 3 gives 0.805.
+        assert_eq!(runs_to_agree(0.579, 0.8), Some(3));
+        // Single runs that already agree.
+        assert_eq!(runs_to_agree(0.9, 0.8), Some(1));
+        assert_eq!(runs_to_agree(0.0, 0.8), None);
+        assert_eq!(runs_to_agree(-0.2, 0.8), None);
     }
 }
