@@ -185,6 +185,13 @@ impl Fixtures {
                 std::fs::write(&f, lines.join("\n") + "\n").unwrap();
             }
             "bad_strategy" => std::fs::write(one("search", "strategy.json"), "garbage").unwrap(),
+            "bad_scores" => {
+                let f = one("supernet", ".jsonl");
+                let text = std::fs::read_to_string(&f).unwrap();
+                let mut lines: Vec<&str> = text.lines().collect();
+                lines[1] = "garbage";
+                std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+            }
             other => panic!("no run fixture {other}"),
         }
         d

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::{JsonLog, SupernetDir, key_of, write_json};
@@ -63,11 +63,17 @@ impl SupernetDir {
         let key = key_of(setup);
         let dir = self.path().join("scores");
         let path = dir.join(format!("{key}.jsonl"));
+        let damaged = || {
+            format!(
+                "the one-shot score cache {} is damaged (delete it to score again)",
+                path.display()
+            )
+        };
         if !write {
-            let scores = JsonLog::read(&path)?;
+            let scores = JsonLog::read(&path).with_context(damaged)?;
             return Ok((ScoreCache { log: None, path }, scores));
         }
-        let (log, scores) = JsonLog::open(&path)?;
+        let (log, scores) = JsonLog::open(&path).with_context(damaged)?;
         let setup_path = dir.join(format!("{key}.json"));
         if !setup_path.exists() {
             write_json(&setup_path, setup)?;
