@@ -284,9 +284,13 @@ pub(crate) fn analyse(m: &Measured) -> Result<DropoutReport> {
         };
         let (one_shot_noise, one_shot_loss_noise, one_shot_sources) = if supernets >= 2 {
             (
-                NoiseFloor::of_runs(&accuracy_by_net, seed),
-                NoiseFloor::of_runs(&minus_loss_by_net, seed),
-                NoiseSources::of(&accuracy_by_net, m.validation_images, &PROJECTED_IMAGES),
+                NoiseFloor::of_runs(&without_run_offsets(&accuracy_by_net), seed),
+                NoiseFloor::of_runs(&without_run_offsets(&minus_loss_by_net), seed),
+                NoiseSources::of(
+                    &without_run_offsets(&accuracy_by_net),
+                    m.validation_images,
+                    &PROJECTED_IMAGES,
+                ),
             )
         } else {
             (None, None, None)
@@ -384,6 +388,31 @@ pub(crate) fn analyse(m: &Measured) -> Result<DropoutReport> {
     })
 }
 
+/// Scores by architecture and run (`by_arch[a][s]`) with each run's offset removed: run
+/// `s`'s mean over the architectures is moved to the grand mean. A supernet that scores
+/// every architecture a few points lower than another (its one-shot accuracy level
+/// differs) ranks them no differently, so that shift is not noise for a ranking; only
+/// how the runs disagree about architectures is. Each architecture's mean over the runs,
+/// and every rank correlation between runs, stay as they were.
+fn without_run_offsets(by_arch: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let runs = by_arch.iter().map(Vec::len).min().unwrap_or(0);
+    let n = by_arch.len().max(1) as f64;
+    let run_means: Vec<f64> = (0..runs)
+        .map(|s| by_arch.iter().map(|a| a[s]).sum::<f64>() / n)
+        .collect();
+    let grand = run_means.iter().sum::<f64>() / runs.max(1) as f64;
+    by_arch
+        .iter()
+        .map(|a| {
+            a.iter()
+                .take(runs)
+                .zip(&run_means)
+                .map(|(x, m)| x - m + grand)
+                .collect()
+        })
+        .collect()
+}
+
 /// The rate with the highest Spearman on the selection sample; without one, on the
 /// reported sample's validation accuracy (`None` when no rate has a value).
 fn choose_rate(results: &[RateResult]) -> Option<ChosenRate> {
@@ -460,4 +489,36 @@ fn kl_divergences<B: NasAutodiffBackend>(
         .iter()
         .map(|(arch, _)| Ok(symmetric_kl(&reference, &eval.predict(arch)?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_supernet_that_scores_everything_lower_adds_no_noise() {
+        // Two supernets that rank 4 architectures identically, the second 5 points lower
+        // on all of them.
+        let by_arch: Vec<Vec<f64>> = [0.70, 0.72, 0.71, 0.74]
+            .iter()
+            .map(|&x| vec![x, x - 0.05])
+            .collect();
+        let raw = NoiseFloor::of_runs(&by_arch, 0).unwrap();
+        assert!((raw.seed_std - 0.05 / 2f64.sqrt()).abs() < 1e-12, "{raw:?}");
+        let fixed = without_run_offsets(&by_arch);
+        let floor = NoiseFloor::of_runs(&fixed, 0).unwrap();
+        assert!(floor.seed_std < 1e-12, "{floor:?}");
+        // The architectures' means and the supernets' agreement are unchanged.
+        for (a, b) in by_arch.iter().zip(&fixed) {
+            assert!(((a[0] + a[1]) - (b[0] + b[1])).abs() < 1e-12);
+        }
+        assert_eq!(floor.seed_to_seed.spearman, raw.seed_to_seed.spearman);
+        assert!((floor.between_std - raw.between_std).abs() < 1e-12);
+        // Disagreement about the architectures stays: swap two in the second supernet.
+        let mut swapped = by_arch.clone();
+        swapped[0][1] = 0.72 - 0.05;
+        swapped[1][1] = 0.70 - 0.05;
+        let noisy = NoiseFloor::of_runs(&without_run_offsets(&swapped), 0).unwrap();
+        assert!(noisy.seed_std > 0.005, "{noisy:?}");
+    }
 }

@@ -494,7 +494,10 @@ fn one_shot_noise_section(r: &DropoutReport) -> String {
     }
     format!(
         "## One-shot noise floor\n\nThe same architectures scored by supernets that differ \
-         only in their seeds (initial weights, data order, path masks). \"One-shot ceiling\": \
+         only in their seeds (initial weights, data order, path masks). \"Std between \
+         supernets\": how they disagree about an architecture once each supernet's own level \
+         (its mean over the architectures) is removed, since a supernet that scores every \
+         architecture lower ranks them no differently. \"One-shot ceiling\": \
          the highest correlation any stand-alone ranking could reach with the mean one-shot \
          score given this noise (the square root of its Spearman-Brown reliability, from the \
          mean Spearman between every pair of supernets); \"by loss\": the same supernets \
@@ -657,7 +660,9 @@ fn sources_section(r: &DropoutReport) -> String {
          evaluation images, against the architectures' real spread. The evaluation part \
          is the bootstrap variance over images of each model's accuracy, p(1 - p)/N; it \
          treats models as erring on independent images, so it is an upper estimate (and \
-         the training part a lower one). Standard deviations in accuracy points x 100.\n\n",
+         the training part a lower one). For supernets, each supernet's own level (its \
+         mean over the architectures) is removed first: it shifts every architecture alike \
+         and changes no ranking. Standard deviations in accuracy points x 100.\n\n",
     );
     let mut t = Table::new(&[
         ("what", "measured"),
