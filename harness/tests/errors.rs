@@ -177,25 +177,21 @@ impl Fixtures {
             "bad_standalone" => {
                 std::fs::write(one("standalone", ".json"), "{\"arch\": 1}").unwrap();
             }
-            "bad_evaluated" => {
-                let f = one("search", "evaluated.jsonl");
-                let text = std::fs::read_to_string(&f).unwrap();
-                let mut lines: Vec<&str> = text.lines().collect();
-                lines[1] = "garbage";
-                std::fs::write(&f, lines.join("\n") + "\n").unwrap();
-            }
+            "bad_evaluated" => garble_second_line(&one("search", "evaluated.jsonl")),
             "bad_strategy" => std::fs::write(one("search", "strategy.json"), "garbage").unwrap(),
-            "bad_scores" => {
-                let f = one("supernet", ".jsonl");
-                let text = std::fs::read_to_string(&f).unwrap();
-                let mut lines: Vec<&str> = text.lines().collect();
-                lines[1] = "garbage";
-                std::fs::write(&f, lines.join("\n") + "\n").unwrap();
-            }
+            "bad_scores" => garble_second_line(&one("supernet", ".jsonl")),
             other => panic!("no run fixture {other}"),
         }
         d
     }
+}
+
+/// Replaces the second line of a JSON-lines file with garbage.
+fn garble_second_line(f: &Path) {
+    let text = std::fs::read_to_string(f).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[1] = "garbage";
+    std::fs::write(f, lines.join("\n") + "\n").unwrap();
 }
 
 fn copy_dir(from: &Path, to: &Path) {
