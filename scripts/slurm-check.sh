@@ -71,13 +71,13 @@ small=(--quick --set data.train_limit=96 --set data.validation_limit=64 --set da
 
 # Waits until job $1 (and its array tasks) left the queue, printing the queue meanwhile.
 wait_for() {
-    local job=$1 waited=0
+    local job=$1 limit=${2:-900} waited=0
     while [ -n "$(squeue -h -j "$job" 2>/dev/null)" ]; do
         squeue -j "$job" -r -o '%.12i %.10T %.10M %R' | sed 's/^/  squeue: /'
         sleep 2
         waited=$((waited + 2))
-        if [ "$waited" -gt 900 ]; then
-            echo "slurm-check: job $job still queued after 900 s" >&2
+        if [ "$waited" -gt "$limit" ]; then
+            echo "slurm-check: job $job still queued after $limit s" >&2
             exit 1
         fi
     done
@@ -249,14 +249,18 @@ local_pid=$!
       sleep 2
   done ) &
 nudge_pid=$!
-wait_for "$job"
-wait "$nudge_pid" || true
-wait "$local_pid"
+# The timed-out unit's status first, as soon as its job ends: without accounting, status
+# reads the end state from scontrol, which forgets a finished job after MinJobAge (300 s),
+# and the requeued supernet below can take longer than that.
 wait_for "$timeout_job"
 status=$("$nas" slurm status --out "$work/timeout" 2>&1 || true)
 echo "$status"
 grep -Eq '^ *[0-9]+  timed out: see .*task-[0-9]+.log' <<<"$status" \
     || { echo "slurm-check: status does not name the timed-out task" >&2; exit 1; }
+# Up to 60 requeues of about 17 s each.
+wait_for "$job" 1800
+wait "$nudge_pid" || true
+wait "$local_pid"
 status=$("$nas" slurm status --out "$work/limit")
 echo "$status"
 folder=$(ls -d "$work"/limit/slurm/study-*)
