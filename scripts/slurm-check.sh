@@ -13,7 +13,7 @@
 #      the end of its log;
 #   6. `nas slurm cancel` leaves no job of the submission queued, and status says
 #      cancelled;
-#   7. a supernet unit with a time limit too short for it (1 minute) gets SIGUSR1 before
+#   7. a supernet unit with a time limit too short for it (2 minutes) gets SIGUSR1 before
 #      the limit, saves a checkpoint inside its epoch, requeues itself, and ends with the
 #      same training figures and one-shot scores as the same supernet trained here; beside
 #      it, a supernet unit without the signal runs into the limit: status says timed out.
@@ -212,14 +212,15 @@ grep -q '^ *0  cancelled' <<<"$status" \
     || { echo "slurm-check: status does not say cancelled" >&2; exit 1; }
 
 say "7. a supernet unit past its time limit: signalled, requeued, same weights as here"
-# About 45 s of training on a quiet core here (768 steps; more beside the local run below,
-# and on slower machines), in a job of 1 minute whose signal comes 30 s before the limit or
-# earlier (Slurm checks time limits every 30 s or so): at least one requeue (256 steps
-# finished before any signal). After the first run or two, Slurm has been seen to signal
-# a requeued task within a second or two of its start (1 to 25 steps a run), so the bound
-# of requeues is well above the 6 to 16 seen in passing runs.
+# Slurm checks time limits every 30 s or so and may send the signal up to 60 s before the
+# margin asks (sbatch(1), --signal). A 2-minute limit with a 40 s margin is signalled
+# between 100 s and 20 s before its end: every run trains at least 20 s (with a 1-minute
+# limit and a 30 s margin, requeued runs were signalled within a second of their start,
+# since Slurm starts them at its periodic check, and made 1 to 25 steps each), and a
+# training longer than 80 s is always signalled at least once: 1536 steps take about 90 s
+# on a quiet core here, more beside the local run below.
 long=(--quick --set data.train_limit=4096 --set data.validation_limit=64 --set data.test_limit=64
-    --set supernet.epochs=6 --set supernet.drop_path.r_max=0.5 --set search.budget=8
+    --set supernet.epochs=12 --set supernet.drop_path.r_max=0.5 --set search.budget=8
     --set search.eval_batch=64 --set retrain.train.epochs=1 --set retrain.eval_batch=64
     --set retrain.workers=1)
 # First, beside it: a supernet unit that asks for no signal and cannot finish in time.
@@ -228,7 +229,7 @@ out=$("$nas" slurm submit study -q --out "$work/timeout" --rates 0.5 --archs 3 -
 echo "$out"
 timeout_job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
 out=$("$nas" slurm submit study -q --out "$work/limit" --rates 0.5 --archs 3 --select-archs 0 \
-    "${long[@]}" --time=1 --signal-margin 30 --max-requeues 60 --cpus-per-task 1)
+    "${long[@]}" --time=2 --signal-margin 40 --max-requeues 60 --cpus-per-task 1)
 echo "$out"
 job=$(sed -n 's/^submitted job array \([0-9]*\).*/\1/p' <<<"$out")
 # The same supernet trained here meanwhile, on the other core, without a time limit.
@@ -258,7 +259,7 @@ status=$("$nas" slurm status --out "$work/timeout" 2>&1 || true)
 echo "$status"
 grep -Eq '^ *[0-9]+  timed out: see .*task-[0-9]+.log' <<<"$status" \
     || { echo "slurm-check: status does not name the timed-out task" >&2; exit 1; }
-# Up to 60 requeues of about 17 s each.
+# At most 5 or so runs of 20 s or more, each followed by a hold of about 15 s.
 wait_for "$job" 1800
 wait "$nudge_pid" || true
 wait "$local_pid"
