@@ -107,6 +107,18 @@ pub trait NasBackend: Backend {
         [dx, dw]
     }
 
+    /// The columns of a dense convolution's input (im2col): `[batch, c_in * k_h * k_w, L]`
+    /// for `L` output positions, rows in the weight's order (input channel, kernel row,
+    /// kernel column). The default is burn's `unfold4d`; the CPU backends copy them
+    /// directly when stride and dilation are 1 ([`columns`]).
+    fn dense_columns(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        options: &ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        unfold_columns::<Self>(x, kernel, options)
+    }
+
     /// A dense convolution (`groups = 1`, no bias): burn's forward.
     fn dense_conv2d(
         x: FloatTensor<Self>,
@@ -132,7 +144,7 @@ pub trait NasBackend: Backend {
         }
         let w = Self::float_flip(Self::float_swap_dims(weight, 0, 1), &[2, 3]);
         let options = ConvOptions::new([1, 1], [kh - 1 - ph, kw - 1 - pw], [1, 1], 1);
-        Self::conv2d(output_grad, w, None, options)
+        Self::dense_conv2d(output_grad, w, options)
     }
 
     /// The gradient with respect to the weight of [`NasBackend::dense_conv2d`], as matrix
@@ -155,8 +167,7 @@ pub trait NasBackend: Backend {
             if [kh, kw] == [1, 1] && options.stride == [1, 1] && options.padding == [0, 0] {
                 x.reshape([n, ci, h * w])
             } else {
-                let unfold = UnfoldOptions::new(options.stride, options.padding, options.dilation);
-                unfold4d(x, [kh, kw], unfold)
+                float(Self::dense_columns(prim(x), [kh, kw], &options))
             };
         let g = g.reshape([n, co, l]);
         // One product per image (the backends run a batch of products in parallel; a single
@@ -242,6 +253,66 @@ pub fn grouped_weight_backward<B: Backend>(
     let g = B::float_reshape(g, Shape::new([c, n, gh, gw]));
     let out = B::conv2d(x, g, None, depthwise_options(c, kernel));
     B::float_reshape(out, Shape::new([c, 1, kernel[0], kernel[1]]))
+}
+
+/// burn's `unfold4d`: the default of [`NasBackend::dense_columns`], on any backend.
+pub fn unfold_columns<B: Backend>(
+    x: FloatTensor<B>,
+    kernel: [usize; 2],
+    options: &ConvOptions<2>,
+) -> FloatTensor<B> {
+    let unfold = UnfoldOptions::new(options.stride, options.padding, options.dilation);
+    prim(unfold4d(float::<B, 4>(x), kernel, unfold))
+}
+
+/// The CPU backends' dense convolution: [`columns::conv2d`] through the host for kernels
+/// other than 1x1 with stride and dilation 1, burn's `conv2d` otherwise.
+fn host_dense_conv2d<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    options: ConvOptions<2>,
+) -> FloatTensor<B> {
+    let weight_dims: [usize; 4] = weight.shape().dims();
+    let [co, _, kh, kw] = weight_dims;
+    let [n, _, h, w] = x.shape().dims();
+    let plane = columns::output_plane([h, w], [kh, kw], options.padding);
+    let Some([ho, wo]) = plane.filter(|_| {
+        options.stride == [1, 1]
+            && options.dilation == [1, 1]
+            && options.groups == 1
+            && [kh, kw] != [1, 1]
+    }) else {
+        return B::conv2d(x, weight, None, options);
+    };
+    let device = B::float_device(&x);
+    let (x, dims) = to_host::<B>(x);
+    let (weight, _) = to_host::<B>(weight);
+    let out = columns::conv2d(&x, dims, &weight, weight_dims, options.padding);
+    from_host::<B>(out, [n, co, ho, wo], &device)
+}
+
+/// [`columns::columns`] on a backend's tensor, through the host.
+fn host_columns<B: Backend>(
+    x: FloatTensor<B>,
+    kernel: [usize; 2],
+    options: &ConvOptions<2>,
+) -> FloatTensor<B> {
+    let [_, _, h, w] = x.shape().dims();
+    let plane = columns::output_plane([h, w], kernel, options.padding);
+    let Some([ho, wo]) = plane.filter(|_| options.stride == [1, 1] && options.dilation == [1, 1])
+    else {
+        return unfold_columns::<B>(x, kernel, options);
+    };
+    let device = B::float_device(&x);
+    let (x, dims) = to_host::<B>(x);
+    let [n, c, _, _] = dims;
+    let cols = columns::columns(&x, dims, kernel, options.padding);
+    Tensor::<B, 3>::from_data(
+        TensorData::new(cols, [n, c * kernel[0] * kernel[1], ho * wo]),
+        &device,
+    )
+    .into_primitive()
+    .tensor()
 }
 
 /// Per-channel values `[c]` as a column `[n * c, 1]` over rows `[n * c, h * w]` (a per-row
@@ -579,7 +650,8 @@ impl<B: NasBackend> Backward<B, 2> for DenseBackward {
 
 /// The CPU backends: direct kernels for the depthwise forward (also the input gradient's
 /// convolution; see [`depthwise`]) and weight gradient, 3x3 max pooling and batch
-/// normalisation.
+/// normalisation; dense convolutions with stride 1 as matrix products over directly
+/// copied columns, per image ([`columns`]).
 macro_rules! cpu_backend {
     ($ty:ty) => {
         impl NasBackend for $ty {
@@ -596,6 +668,22 @@ macro_rules! cpu_backend {
                 kernel: [usize; 2],
             ) -> FloatTensor<Self> {
                 host_weight_backward::<Self>(x, output_grad, kernel)
+            }
+
+            fn dense_columns(
+                x: FloatTensor<Self>,
+                kernel: [usize; 2],
+                options: &ConvOptions<2>,
+            ) -> FloatTensor<Self> {
+                host_columns::<Self>(x, kernel, options)
+            }
+
+            fn dense_conv2d(
+                x: FloatTensor<Self>,
+                weight: FloatTensor<Self>,
+                options: ConvOptions<2>,
+            ) -> FloatTensor<Self> {
+                host_dense_conv2d::<Self>(x, weight, options)
             }
 
             fn max_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -645,6 +733,7 @@ impl NasBackend for burn::backend::Cuda {}
 #[cfg(feature = "tch")]
 pub mod libtorch;
 
+pub mod columns;
 pub mod depthwise;
 pub use depthwise::depthwise_weight_grad;
 mod max_pool;
