@@ -4,14 +4,13 @@
 //! of the op code), so weights can be copied from one to the other.
 
 use crate::backend::{
-    NasBackend, batch_norm, dense_conv2d, depthwise_conv2d, max_pool3x3, per_row,
+    NasBackend, batch_norm, dense_conv2d, depthwise_conv2d, max_pool3x3, per_row, relu,
 };
 use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Tensor, s};
 use serde::{Deserialize, Serialize};

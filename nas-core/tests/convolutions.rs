@@ -3,8 +3,9 @@
 //! combinations. The depthwise one (square and 1xk / kx1 kernels) against a grouped
 //! `conv2d`, its generic weight gradient (what GPU backends use) and direct CPU kernel
 //! against a plain sum; the dense one for every kernel, stride and padding the network
-//! uses; 3x3 max pooling against burn's, ties included; the fused batch normalisation
-//! (output, statistics and the three gradients) against burn's element-wise operations.
+//! uses; 3x3 max pooling against burn's, ties included; ReLU against burn's, bit for bit;
+//! the fused batch normalisation (output, statistics and the three gradients) against
+//! burn's element-wise operations. With the `tch` feature, the same on LibTorch.
 
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::tensor::backend::AutodiffBackend;
@@ -330,6 +331,55 @@ fn max_pool_matches_burn_on_ndarray() {
     check_pool::<Autodiff<NdArray>>("ndarray");
 }
 
+/// `(output, dL/dx)` of ReLU, ours (its own node and backward) or burn's.
+fn run_relu<B: NasAutodiffBackend>(
+    ours: bool,
+    x: &[f32],
+    r: &[f32],
+    shape: [usize; 4],
+) -> [Vec<f32>; 2] {
+    let xt = tensor::<B>(x, shape).require_grad();
+    let out = if ours {
+        nas_core::backend::relu(xt.clone())
+    } else {
+        burn::tensor::activation::relu(xt.clone())
+    };
+    let loss = out.clone().mul(tensor::<B>(r, shape)).sum();
+    let grads = loss.backward();
+    [
+        values(out.inner()),
+        values::<B::InnerBackend>(xt.grad(&grads).unwrap()),
+    ]
+}
+
+/// Ours against burn's, bit for bit, with exact zeros among the inputs (where the gradient
+/// is 0 in both).
+fn check_relu<B: NasAutodiffBackend>(name: &str) {
+    let mut rng = StdRng::seed_from_u64(10);
+    for shape in SHAPES {
+        let len = shape.iter().product();
+        let x: Vec<f32> = random(len, &mut rng)
+            .into_iter()
+            .map(|v| if v.abs() < 0.2 { 0.0 } else { v })
+            .collect();
+        let r = random(len, &mut rng);
+        let ours = run_relu::<B>(true, &x, &r, shape);
+        let stock = run_relu::<B>(false, &x, &r, shape);
+        assert_eq!(ours, stock, "{name}: ReLU for {shape:?}");
+        assert!(ours[1].iter().any(|&g| g == 0.0) && ours[1].iter().any(|&g| g != 0.0));
+    }
+}
+
+#[test]
+fn relu_matches_burn_on_flex() {
+    check_relu::<Autodiff<Flex>>("flex");
+}
+
+#[test]
+fn relu_matches_burn_on_ndarray() {
+    check_relu::<Autodiff<NdArray>>("ndarray");
+}
+
 /// `[y, dL/dx, dL/dgamma, dL/dbeta]` for `L = sum(y * r)`, through the fused batch
 /// normalisation or through burn's element-wise operations (differentiated by burn).
 fn run_norm<B: NasAutodiffBackend>(
@@ -464,4 +514,31 @@ fn batch_norm_matches_burns_operations_on_flex() {
 #[test]
 fn batch_norm_matches_burns_operations_on_ndarray() {
     check_batch_norm::<Autodiff<NdArray>>("ndarray");
+}
+
+/// The same checks on LibTorch, whose convolution gradients come from libtorch's own
+/// `convolution_backward` and whose pooling keeps its indices for the backward.
+#[cfg(feature = "tch")]
+mod libtorch {
+    use burn::backend::{Autodiff, LibTorch};
+
+    #[test]
+    fn depthwise_matches_conv2d_on_libtorch() {
+        super::check_against_conv2d::<Autodiff<LibTorch>>("tch");
+    }
+
+    #[test]
+    fn dense_matches_conv2d_on_libtorch() {
+        super::check_dense::<Autodiff<LibTorch>>("tch");
+    }
+
+    #[test]
+    fn max_pool_matches_burn_on_libtorch() {
+        super::check_pool::<Autodiff<LibTorch>>("tch");
+    }
+
+    #[test]
+    fn relu_matches_burn_on_libtorch() {
+        super::check_relu::<Autodiff<LibTorch>>("tch");
+    }
 }

@@ -30,7 +30,7 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::{Flex, NdArray};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::module::unfold4d;
-use burn::tensor::ops::{ConvOptions, FloatTensor, UnfoldOptions};
+use burn::tensor::ops::{ActivationOps, ConvOptions, FloatTensor, IntTensor, UnfoldOptions};
 use burn::tensor::{Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive};
 use rayon::prelude::*;
 
@@ -183,14 +183,28 @@ pub trait NasBackend: Backend {
         Self::max_pool2d(x, [3, 3], [1, 1], [1, 1], [1, 1], false)
     }
 
+    /// [`NasBackend::max_pool3x3`] when the backward pass will follow: also returns what
+    /// that pass can reuse (burn's indices of the maxima), or `None` where
+    /// [`NasBackend::max_pool3x3_backward`] finds the maxima again from `x`. The default
+    /// keeps nothing.
+    fn max_pool3x3_with_indices(
+        x: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, Option<IntTensor<Self>>) {
+        (Self::max_pool3x3(x), None)
+    }
+
     /// The gradient with respect to `x` of [`NasBackend::max_pool3x3`]: each output's
     /// gradient goes to the first maximum of its window (row-major order), as burn's
-    /// pooling does. The default recomputes the maxima with burn's indices.
+    /// pooling does. `indices` is what [`NasBackend::max_pool3x3_with_indices`] returned.
+    /// The default uses burn's indices, recomputed when `indices` is `None`.
     fn max_pool3x3_backward(
         x: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
+        indices: Option<IntTensor<Self>>,
     ) -> FloatTensor<Self> {
-        let with = Self::max_pool2d_with_indices(x.clone(), [3, 3], [1, 1], [1, 1], [1, 1], false);
+        let indices = indices.unwrap_or_else(|| {
+            Self::max_pool2d_with_indices(x.clone(), [3, 3], [1, 1], [1, 1], [1, 1], false).indices
+        });
         Self::max_pool2d_with_indices_backward(
             x,
             [3, 3],
@@ -199,9 +213,21 @@ pub trait NasBackend: Backend {
             [1, 1],
             false,
             output_grad,
-            with.indices,
+            indices,
         )
         .x_grad
+    }
+
+    /// ReLU (the forward of [`relu`]). The default is burn's.
+    fn relu_forward(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        <Self as ActivationOps<Self>>::relu(x)
+    }
+
+    /// ReLU's input gradient given its input `x`: `output_grad` where `x > 0`, else 0.
+    /// The default is burn's (a comparison, then a masked fill); LibTorch overrides it
+    /// with libtorch's one-pass `threshold_backward`.
+    fn relu_grad(x: FloatTensor<Self>, output_grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        <Self as ActivationOps<Self>>::relu_backward(x, output_grad)
     }
 
     /// Batch normalisation with the batch's own statistics, per channel of
@@ -437,6 +463,13 @@ pub fn dense_conv2d<B: NasBackend>(
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
+/// ReLU through [`NasBackend::relu_forward`] and [`NasBackend::relu_grad`]: the same
+/// values as burn's `relu`, with the backward a backend chooses.
+pub fn relu<B: NasBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let out = B::relu_forward(x.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
 /// Applies [`NasBackend::max_pool3x3`] to tensors.
 ///
 /// # Shapes
@@ -567,6 +600,20 @@ impl<B: NasBackend, C: CheckpointStrategy> NasBackend for Autodiff<B, C> {
         }
     }
 
+    fn relu_forward(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match ReluBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                prep.finish(x_state, B::relu_forward(x.primitive))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::relu_forward(x.primitive)),
+        }
+    }
+
     fn max_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
         match MaxPoolBackward
             .prepare::<C>([x.node.clone()])
@@ -575,7 +622,8 @@ impl<B: NasBackend, C: CheckpointStrategy> NasBackend for Autodiff<B, C> {
         {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
-                prep.finish(x_state, B::max_pool3x3(x.primitive))
+                let (out, indices) = B::max_pool3x3_with_indices(x.primitive);
+                prep.finish((x_state, indices), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::max_pool3x3(x.primitive)),
         }
@@ -608,6 +656,30 @@ impl<B: NasBackend, C: CheckpointStrategy> NasBackend for Autodiff<B, C> {
 struct MaxPoolBackward;
 
 impl<B: NasBackend> Backward<B, 1> for MaxPoolBackward {
+    /// The input's checkpoint, and what the forward kept for the backward.
+    type State = (NodeId, Option<IntTensor<B>>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node_x {
+            let (x_state, indices) = ops.state;
+            let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+            grads.register::<B>(node.id, B::max_pool3x3_backward(x, grad, indices));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ReluBackward;
+
+impl<B: NasBackend> Backward<B, 1> for ReluBackward {
+    /// The input's checkpoint.
     type State = NodeId;
 
     fn backward(
@@ -620,7 +692,7 @@ impl<B: NasBackend> Backward<B, 1> for MaxPoolBackward {
         let grad = grads.consume::<B>(&ops.node);
         if let Some(node) = node_x {
             let x: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state);
-            grads.register::<B>(node.id, B::max_pool3x3_backward(x, grad));
+            grads.register::<B>(node.id, B::relu_grad(x, grad));
         }
     }
 }
@@ -693,6 +765,7 @@ macro_rules! cpu_backend {
             fn max_pool3x3_backward(
                 x: FloatTensor<Self>,
                 output_grad: FloatTensor<Self>,
+                _indices: Option<IntTensor<Self>>,
             ) -> FloatTensor<Self> {
                 host_max_pool_backward::<Self>(x, output_grad)
             }
