@@ -5,9 +5,7 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    if std::env::var_os("CARGO_FEATURE_TCH").is_none() {
-        return;
-    }
+    // Build scripts see the package's features as `cfg`s too.
     #[cfg(feature = "tch")]
     tch_shim::build();
 }
