@@ -276,6 +276,23 @@ fn dense_matches_conv2d_on_ndarray() {
     check_dense::<Autodiff<NdArray>>("ndarray");
 }
 
+/// `(output, dL/dx)` of a unary operation `f` for `L = sum(output * r)`.
+fn value_and_grad<B: NasAutodiffBackend>(
+    f: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+    x: &[f32],
+    r: &[f32],
+    shape: [usize; 4],
+) -> [Vec<f32>; 2] {
+    let xt = tensor::<B>(x, shape).require_grad();
+    let out = f(xt.clone());
+    let loss = out.clone().mul(tensor::<B>(r, shape)).sum();
+    let grads = loss.backward();
+    [
+        values(out.inner()),
+        values::<B::InnerBackend>(xt.grad(&grads).unwrap()),
+    ]
+}
+
 /// `(output, dL/dx)` of 3x3 max pooling (stride 1, padding 1), ours or burn's.
 fn run_pool<B: NasAutodiffBackend>(
     ours: bool,
@@ -283,18 +300,16 @@ fn run_pool<B: NasAutodiffBackend>(
     r: &[f32],
     shape: [usize; 4],
 ) -> [Vec<f32>; 2] {
-    let xt = tensor::<B>(x, shape).require_grad();
-    let out = if ours {
-        max_pool3x3(xt.clone())
+    if ours {
+        value_and_grad::<B>(max_pool3x3, x, r, shape)
     } else {
-        max_pool2d(xt.clone(), [3, 3], [1, 1], [1, 1], [1, 1], false)
-    };
-    let loss = out.clone().mul(tensor::<B>(r, shape)).sum();
-    let grads = loss.backward();
-    [
-        values(out.inner()),
-        values::<B::InnerBackend>(xt.grad(&grads).unwrap()),
-    ]
+        value_and_grad::<B>(
+            |t| max_pool2d(t, [3, 3], [1, 1], [1, 1], [1, 1], false),
+            x,
+            r,
+            shape,
+        )
+    }
 }
 
 fn check_pool<B: NasAutodiffBackend>(name: &str) {
@@ -338,18 +353,11 @@ fn run_relu<B: NasAutodiffBackend>(
     r: &[f32],
     shape: [usize; 4],
 ) -> [Vec<f32>; 2] {
-    let xt = tensor::<B>(x, shape).require_grad();
-    let out = if ours {
-        nas_core::backend::relu(xt.clone())
+    if ours {
+        value_and_grad::<B>(nas_core::backend::relu, x, r, shape)
     } else {
-        burn::tensor::activation::relu(xt.clone())
-    };
-    let loss = out.clone().mul(tensor::<B>(r, shape)).sum();
-    let grads = loss.backward();
-    [
-        values(out.inner()),
-        values::<B::InnerBackend>(xt.grad(&grads).unwrap()),
-    ]
+        value_and_grad::<B>(burn::tensor::activation::relu, x, r, shape)
+    }
 }
 
 /// Ours against burn's, bit for bit, with exact zeros among the inputs (where the gradient
