@@ -75,7 +75,8 @@ mod tch_shim {
             let abi = String::from_utf8_lossy(&out.stdout).trim().to_string();
             assert!(
                 abi == "0" || abi == "1",
-                "PyTorch's C++ ABI: unexpected answer {abi:?}"
+                "PyTorch's C++ ABI: unexpected answer {abi:?} from {python} ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
             );
             abi
         } else {

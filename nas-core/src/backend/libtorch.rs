@@ -8,8 +8,9 @@
 //! (compiled by build.rs against the same libtorch) does.
 //!
 //! 3x3 max pooling keeps libtorch's indices of the maxima from the forward for its
-//! backward. Everything else (the depthwise and dense forward, the pooling's forward and
-//! backward) is already one libtorch call each through burn's LibTorch backend.
+//! backward, and ReLU's backward is libtorch's one-pass `threshold_backward`. Everything
+//! else (the depthwise and dense forward, the pooling's forward and backward) is already
+//! one libtorch call each through burn's LibTorch backend.
 
 use burn::backend::LibTorch;
 use burn::backend::libtorch::TchTensor;
