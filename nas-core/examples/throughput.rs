@@ -12,6 +12,9 @@
 //! cargo run --release -p nas-core --example throughput -- [flex|ndarray|tch|tch-cuda|cuda] [bench|default] [SECONDS]
 //! ```
 //!
+//! `THROUGHPUT_ONLY=standalone` (a comma-separated list of the names above) measures only
+//! those workloads, e.g. under a profiler.
+//!
 //! `bench` is 28x28x1 images with F = 16; `default` is what `nas run` trains (14x14x1, F = 8).
 //! `tch` and `tch-cuda` need `--features tch`, `cuda` needs `--features cuda`; on a GPU the
 //! clock stops only when the queued work has run.
@@ -130,12 +133,17 @@ fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64, devi
         );
     };
 
+    let only = std::env::var("THROUGHPUT_ONLY").ok();
+    let wanted = |w: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == w));
     let drop = DropPathConfig::default();
     let supernet = Supernet::<B>::new(&space, &layers, 0, &device).unwrap();
     let params = trainable(&supernet);
     let mut optim = sgd().init::<B, Supernet<B>>();
     let mut model = Some(supernet);
     for (workload, r, ghosts) in [("supernet-all", 0.0, 1), ("supernet-drop", 0.125, 2)] {
+        if !wanted(workload) {
+            continue;
+        }
         let r = rate(
             size.train_batch,
             seconds,
@@ -154,18 +162,23 @@ fn measure<B: NasAutodiffBackend>(backend: &str, size: &Size, seconds: f64, devi
     }
 
     let scorer = model.take().unwrap().valid();
-    let (xe, _) = batch::<B::InnerBackend>(EVAL_BATCH, size.side, &device);
-    let plan = Plan::architecture(&space, &arch);
-    let r = rate(
-        EVAL_BATCH,
-        seconds,
-        || {
-            let logits = scorer.forward(xe.clone(), &plan);
-            std::hint::black_box(logits.into_data());
-        },
-        sync,
-    );
-    report("oneshot", params, r);
+    if wanted("oneshot") {
+        let (xe, _) = batch::<B::InnerBackend>(EVAL_BATCH, size.side, &device);
+        let plan = Plan::architecture(&space, &arch);
+        let r = rate(
+            EVAL_BATCH,
+            seconds,
+            || {
+                let logits = scorer.forward(xe.clone(), &plan);
+                std::hint::black_box(logits.into_data());
+            },
+            sync,
+        );
+        report("oneshot", params, r);
+    }
+    if !wanted("standalone") {
+        return;
+    }
 
     let alone = StandaloneModel::<B>::new(&space, &arch, &layers, 0, &device).unwrap();
     let params = trainable(&alone);

@@ -4,7 +4,7 @@
 //! of the op code), so weights can be copied from one to the other.
 
 use crate::backend::{
-    NasBackend, batch_norm, dense_conv2d, depthwise_conv2d, max_pool3x3, per_row, relu,
+    NasBackend, avg_pool3x3, batch_norm, dense_conv2d, depthwise_conv2d, max_pool3x3, per_row, relu,
 };
 use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
@@ -369,7 +369,7 @@ impl<B: NasBackend> Op<B> {
             Op::Conv1x7x1(m) => m.forward(x, mode),
             // The module only records the settings; the backend op has its own backward pass.
             Op::MaxPool(_) => max_pool3x3(x),
-            Op::AvgPool(m) => m.forward(x),
+            Op::AvgPool(_) => avg_pool3x3(x),
         }
     }
 }

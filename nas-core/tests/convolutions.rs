@@ -3,19 +3,21 @@
 //! combinations. The depthwise one (square and 1xk / kx1 kernels) against a grouped
 //! `conv2d`, its generic weight gradient (what GPU backends use) and direct CPU kernel
 //! against a plain sum; the dense one for every kernel, stride and padding the network
-//! uses; 3x3 max pooling against burn's, ties included; ReLU against burn's, bit for bit;
+//! uses; 3x3 max pooling against burn's, ties included; 3x3 average pooling (padding not
+//! counted) against burn's, bit for bit on Flex; ReLU against burn's, bit for bit;
 //! the fused batch normalisation (output, statistics and the three gradients) against
 //! burn's element-wise operations. With the `tch` feature, the same on LibTorch.
 
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::{conv2d, max_pool2d};
+use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData, TensorPrimitive};
 use nas_core::backend::{
-    NasAutodiffBackend, NasBackend, batch_norm, batch_norm_backward_ops, batch_norm_ops,
-    dense_conv2d, depthwise_conv2d, depthwise_weight_grad, grouped_weight_backward, max_pool3x3,
+    NasAutodiffBackend, NasBackend, avg_pool3x3, batch_norm, batch_norm_backward_ops,
+    batch_norm_ops, dense_conv2d, depthwise_conv2d, depthwise_weight_grad, grouped_weight_backward,
+    max_pool3x3,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -346,6 +348,64 @@ fn max_pool_matches_burn_on_ndarray() {
     check_pool::<Autodiff<NdArray>>("ndarray");
 }
 
+/// `(output, dL/dx)` of 3x3 average pooling (stride 1, padding 1, the padding not
+/// counted), ours or burn's.
+fn run_avg_pool<B: NasAutodiffBackend>(
+    ours: bool,
+    x: &[f32],
+    r: &[f32],
+    shape: [usize; 4],
+) -> [Vec<f32>; 2] {
+    if ours {
+        value_and_grad::<B>(avg_pool3x3, x, r, shape)
+    } else {
+        value_and_grad::<B>(
+            |t| avg_pool2d(t, [3, 3], [1, 1], [1, 1], false, false),
+            x,
+            r,
+            shape,
+        )
+    }
+}
+
+/// Ours against burn's: bit for bit where `exact` (Flex, whose kernels add the same values
+/// in the same order), else within 1e-6 relative. Shapes include planes of one row or
+/// column, where windows hold 1 to 3 taps.
+fn check_avg_pool<B: NasAutodiffBackend>(name: &str, exact: bool) {
+    let mut rng = StdRng::seed_from_u64(11);
+    for shape in SHAPES
+        .into_iter()
+        .chain([[2, 3, 1, 5], [1, 2, 4, 1], [1, 1, 1, 1]])
+    {
+        let len = shape.iter().product();
+        let x = random(len, &mut rng);
+        let r = random(len, &mut rng);
+        let ours = run_avg_pool::<B>(true, &x, &r, shape);
+        let stock = run_avg_pool::<B>(false, &x, &r, shape);
+        if exact {
+            assert_eq!(ours, stock, "{name}: average pooling for {shape:?}");
+        } else {
+            for (what, (a, b)) in ["output", "gradient"].iter().zip(ours.iter().zip(&stock)) {
+                let d = rel_diff(a, b);
+                assert!(
+                    d < 1e-6,
+                    "{name}: average pooling {what} differs by {d:e} for {shape:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn avg_pool_matches_burn_bit_for_bit_on_flex() {
+    check_avg_pool::<Autodiff<Flex>>("flex", true);
+}
+
+#[test]
+fn avg_pool_matches_burn_on_ndarray() {
+    check_avg_pool::<Autodiff<NdArray>>("ndarray", false);
+}
+
 /// `(output, dL/dx)` of ReLU, ours (its own node and backward) or burn's.
 fn run_relu<B: NasAutodiffBackend>(
     ours: bool,
@@ -544,6 +604,11 @@ mod libtorch {
     #[test]
     fn max_pool_matches_burn_on_libtorch() {
         super::check_pool::<Autodiff<LibTorch>>("tch");
+    }
+
+    #[test]
+    fn avg_pool_matches_burn_on_libtorch() {
+        super::check_avg_pool::<Autodiff<LibTorch>>("tch", false);
     }
 
     #[test]

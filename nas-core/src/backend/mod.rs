@@ -178,6 +178,21 @@ pub trait NasBackend: Backend {
         dw.into_primitive().tensor()
     }
 
+    /// 3x3 average pooling with stride 1 and padding 1, the padding not counted in the
+    /// average (the `avg3` operation): burn's.
+    fn avg_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::avg_pool2d(x, [3, 3], [1, 1], [1, 1], false, false)
+    }
+
+    /// The gradient with respect to `x` of [`NasBackend::avg_pool3x3`] (`x` gives the
+    /// shape): burn's.
+    fn avg_pool3x3_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::avg_pool2d_backward(x, output_grad, [3, 3], [1, 1], [1, 1], false, false)
+    }
+
     /// 3x3 max pooling with stride 1 and padding 1 (the `max3` operation): burn's.
     fn max_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::max_pool2d(x, [3, 3], [1, 1], [1, 1], [1, 1], false)
@@ -293,7 +308,7 @@ pub fn unfold_columns<B: Backend>(
 
 /// The CPU backends' dense convolution: [`columns::conv2d`] through the host for kernels
 /// other than 1x1 with stride and dilation 1, burn's `conv2d` otherwise.
-fn host_dense_conv2d<B: Backend>(
+fn host_dense_conv2d<B: CpuBackend>(
     x: FloatTensor<B>,
     weight: FloatTensor<B>,
     options: ConvOptions<2>,
@@ -318,7 +333,7 @@ fn host_dense_conv2d<B: Backend>(
 }
 
 /// [`columns::columns`] on a backend's tensor, through the host.
-fn host_columns<B: Backend>(
+fn host_columns<B: CpuBackend>(
     x: FloatTensor<B>,
     kernel: [usize; 2],
     options: &ConvOptions<2>,
@@ -470,6 +485,15 @@ pub fn relu<B: NasBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
+/// Applies [`NasBackend::avg_pool3x3`] to tensors.
+///
+/// # Shapes
+/// - `x`: `[batch, channels, h, w]`; output: as `x`
+pub fn avg_pool3x3<B: NasBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let out = B::avg_pool3x3(x.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
 /// Applies [`NasBackend::max_pool3x3`] to tensors.
 ///
 /// # Shapes
@@ -614,6 +638,20 @@ impl<B: NasBackend, C: CheckpointStrategy> NasBackend for Autodiff<B, C> {
         }
     }
 
+    fn avg_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match AvgPoolBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                prep.finish(x_state, B::avg_pool3x3(x.primitive))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::avg_pool3x3(x.primitive)),
+        }
+    }
+
     fn max_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
         match MaxPoolBackward
             .prepare::<C>([x.node.clone()])
@@ -648,6 +686,28 @@ impl<B: NasBackend, C: CheckpointStrategy> NasBackend for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::dense_conv2d(x.primitive, weight.primitive, options))
             }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct AvgPoolBackward;
+
+impl<B: NasBackend> Backward<B, 1> for AvgPoolBackward {
+    /// The input's checkpoint (for its shape, on the default path).
+    type State = NodeId;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node_x {
+            let x: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state);
+            grads.register::<B>(node.id, B::avg_pool3x3_backward(x, grad));
         }
     }
 }
@@ -758,6 +818,17 @@ macro_rules! cpu_backend {
                 host_dense_conv2d::<Self>(x, weight, options)
             }
 
+            fn avg_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
+                host_avg_pool::<Self>(x)
+            }
+
+            fn avg_pool3x3_backward(
+                x: FloatTensor<Self>,
+                output_grad: FloatTensor<Self>,
+            ) -> FloatTensor<Self> {
+                host_avg_pool_backward::<Self>(x, output_grad)
+            }
+
             fn max_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
                 host_max_pool::<Self>(x)
             }
@@ -809,14 +880,76 @@ pub mod libtorch;
 pub mod columns;
 pub mod depthwise;
 pub use depthwise::depthwise_weight_grad;
+mod avg_pool;
+pub use avg_pool::{avg_pool3x3_forward, avg_pool3x3_grad};
 mod max_pool;
 pub use max_pool::{max_pool3x3_forward, max_pool3x3_grad};
 
-fn to_host<B: Backend>(t: FloatTensor<B>) -> (Vec<f32>, [usize; 4]) {
-    let t = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(t));
-    let dims = t.dims();
-    let data = t.into_data().convert::<f32>();
-    (data.into_vec().expect("f32 data"), dims)
+/// A float tensor's values on the host, `[f32]` in row-major order: Flex's own storage
+/// where the tensor is contiguous (no copy, even when autodiff holds the tensor too), a
+/// copy otherwise.
+enum HostData {
+    Owned(Vec<f32>),
+    Flex(burn_flex::FlexTensor),
+}
+
+impl std::ops::Deref for HostData {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        match self {
+            HostData::Owned(v) => v,
+            HostData::Flex(t) => t
+                .as_slice::<f32>()
+                .expect("HostData::Flex holds contiguous f32 data"),
+        }
+    }
+}
+
+/// The CPU backends, whose tensors live in host memory: how [`HostData`] reads one.
+trait CpuBackend: Backend {
+    /// The values of `t` on the host.
+    fn host(t: FloatTensor<Self>) -> HostData {
+        host_copy::<Self>(t)
+    }
+}
+
+impl CpuBackend for NdArray<f32> {}
+
+impl CpuBackend for Flex {
+    fn host(t: FloatTensor<Self>) -> HostData {
+        if t.dtype() != burn::tensor::DType::F32 {
+            return host_copy::<Self>(t);
+        }
+        let t = if t.as_slice::<f32>().is_some() {
+            t
+        } else {
+            t.to_contiguous()
+        };
+        debug_assert!(t.as_slice::<f32>().is_some(), "to_contiguous is contiguous");
+        HostData::Flex(t)
+    }
+}
+
+/// The values of `t`, copied through burn's `into_data` (which reuses the buffer of a
+/// tensor nothing else holds).
+fn host_copy<B: Backend>(t: FloatTensor<B>) -> HostData {
+    let n = t.shape().num_elements();
+    let flat = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(B::float_reshape(
+        t,
+        Shape::new([n]),
+    )));
+    HostData::Owned(
+        flat.into_data()
+            .convert::<f32>()
+            .into_vec()
+            .expect("f32 data"),
+    )
+}
+
+fn to_host<B: CpuBackend>(t: FloatTensor<B>) -> (HostData, [usize; 4]) {
+    let dims = t.shape().dims();
+    (B::host(t), dims)
 }
 
 fn from_host<B: Backend>(v: Vec<f32>, dims: [usize; 4], device: &B::Device) -> FloatTensor<B> {
@@ -825,13 +958,29 @@ fn from_host<B: Backend>(v: Vec<f32>, dims: [usize; 4], device: &B::Device) -> F
         .tensor()
 }
 
-fn host_max_pool<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+fn host_avg_pool<B: CpuBackend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let device = B::float_device(&x);
+    let (x, dims) = to_host::<B>(x);
+    from_host::<B>(avg_pool3x3_forward(&x, dims), dims, &device)
+}
+
+fn host_avg_pool_backward<B: CpuBackend>(
+    x: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let device = B::float_device(&x);
+    let dims = x.shape().dims();
+    let (g, _) = to_host::<B>(output_grad);
+    from_host::<B>(avg_pool3x3_grad(&g, dims), dims, &device)
+}
+
+fn host_max_pool<B: CpuBackend>(x: FloatTensor<B>) -> FloatTensor<B> {
     let device = B::float_device(&x);
     let (x, dims) = to_host::<B>(x);
     from_host::<B>(max_pool3x3_forward(&x, dims), dims, &device)
 }
 
-fn host_max_pool_backward<B: Backend>(
+fn host_max_pool_backward<B: CpuBackend>(
     x: FloatTensor<B>,
     output_grad: FloatTensor<B>,
 ) -> FloatTensor<B> {
@@ -841,7 +990,7 @@ fn host_max_pool_backward<B: Backend>(
     from_host::<B>(max_pool3x3_grad(&x, &g, dims), dims, &device)
 }
 
-fn host_depthwise<B: Backend>(x: FloatTensor<B>, weight: FloatTensor<B>) -> FloatTensor<B> {
+fn host_depthwise<B: CpuBackend>(x: FloatTensor<B>, weight: FloatTensor<B>) -> FloatTensor<B> {
     let device = B::float_device(&x);
     let (x, dims) = to_host::<B>(x);
     let (weight, [_, _, kh, kw]) = to_host::<B>(weight);
@@ -852,7 +1001,7 @@ fn host_depthwise<B: Backend>(x: FloatTensor<B>, weight: FloatTensor<B>) -> Floa
     )
 }
 
-fn host_weight_backward<B: Backend>(
+fn host_weight_backward<B: CpuBackend>(
     x: FloatTensor<B>,
     output_grad: FloatTensor<B>,
     kernel: [usize; 2],
@@ -865,9 +1014,8 @@ fn host_weight_backward<B: Backend>(
     from_host::<B>(grad, [c, 1, kernel[0], kernel[1]], &device)
 }
 
-fn host_vec<B: Backend>(t: FloatTensor<B>) -> Vec<f32> {
-    let t = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(t));
-    t.into_data().convert::<f32>().into_vec().expect("f32 data")
+fn host_vec<B: CpuBackend>(t: FloatTensor<B>) -> HostData {
+    B::host(t)
 }
 
 fn host_channels<B: Backend>(v: Vec<f32>, device: &B::Device) -> FloatTensor<B> {
@@ -877,7 +1025,7 @@ fn host_channels<B: Backend>(v: Vec<f32>, device: &B::Device) -> FloatTensor<B> 
         .tensor()
 }
 
-fn host_batch_norm<B: Backend>(
+fn host_batch_norm<B: CpuBackend>(
     x: FloatTensor<B>,
     gamma: FloatTensor<B>,
     beta: FloatTensor<B>,
@@ -894,7 +1042,7 @@ fn host_batch_norm<B: Backend>(
     ]
 }
 
-fn host_batch_norm_backward<B: Backend>(
+fn host_batch_norm_backward<B: CpuBackend>(
     x: FloatTensor<B>,
     gamma: FloatTensor<B>,
     mean: FloatTensor<B>,
@@ -906,7 +1054,7 @@ fn host_batch_norm_backward<B: Backend>(
     let device = B::float_device(&x);
     let (x, dims) = to_host::<B>(x);
     let (g, _) = to_host::<B>(output_grad);
-    let stats = [gamma, mean, var].map(host_vec::<B>);
+    let stats = [gamma, mean, var].map(|t| host_vec::<B>(t).to_vec());
     let (dx, d_gamma, d_beta) = batch_norm_grad(&x, &g, &stats, epsilon, dims, wants[0]);
     [
         dx.map(|dx| from_host::<B>(dx, dims, &device)),
