@@ -7,7 +7,7 @@
 //! This is what makes "supernet with one architecture's paths on" and "stand-alone
 //! model of that architecture" compute the same function.
 
-use crate::backend::NasBackend;
+use crate::backend::{NasBackend, contiguous_grad};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
@@ -329,7 +329,13 @@ impl<B: NasBackend> Network<B> {
             let out = out.unwrap_or_else(|| states[1].zeros_like());
             states.push(out);
         }
-        let blocks = states.split_off(2);
+        // Block outputs feed later blocks too; their gradients from the concatenation are
+        // made contiguous before those are added up (see `contiguous_grad`).
+        let blocks = states
+            .split_off(2)
+            .into_iter()
+            .map(contiguous_grad)
+            .collect();
         cell.out.forward(Tensor::cat(blocks, 1), mode)
     }
 

@@ -233,6 +233,14 @@ pub trait NasBackend: Backend {
         .x_grad
     }
 
+    /// `x` with its values stored contiguously (a copy only where they are not). Under
+    /// autodiff its gradient is made contiguous the same way: see [`contiguous_grad`].
+    /// The default returns `x` as it is; Flex copies strided views, whose element-wise
+    /// operations take a slow generic path.
+    fn make_contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        x
+    }
+
     /// ReLU (the forward of [`relu`]). The default is burn's.
     fn relu_forward(x: FloatTensor<Self>) -> FloatTensor<Self> {
         <Self as ActivationOps<Self>>::relu(x)
@@ -485,6 +493,15 @@ pub fn relu<B: NasBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
+/// `x` through [`NasBackend::make_contiguous`]: the same values, and in training a
+/// gradient stored contiguously. Put before a concatenation whose inputs are used
+/// elsewhere too: the concatenation's gradient for each input is a strided view of its
+/// own, and adding that to the input's other gradients is slow on Flex.
+pub fn contiguous_grad<B: NasBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let out = B::make_contiguous(x.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
 /// Applies [`NasBackend::avg_pool3x3`] to tensors.
 ///
 /// # Shapes
@@ -624,6 +641,13 @@ impl<B: NasBackend, C: CheckpointStrategy> NasBackend for Autodiff<B, C> {
         }
     }
 
+    fn make_contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        ContiguousBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateless(B::make_contiguous(x.primitive))
+    }
+
     fn relu_forward(x: FloatTensor<Self>) -> FloatTensor<Self> {
         match ReluBackward
             .prepare::<C>([x.node.clone()])
@@ -736,6 +760,26 @@ impl<B: NasBackend> Backward<B, 1> for MaxPoolBackward {
 }
 
 #[derive(Debug)]
+struct ContiguousBackward;
+
+impl<B: NasBackend> Backward<B, 1> for ContiguousBackward {
+    type State = ();
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::make_contiguous(grad));
+        }
+    }
+}
+
+#[derive(Debug)]
 struct ReluBackward;
 
 impl<B: NasBackend> Backward<B, 1> for ReluBackward {
@@ -785,8 +829,10 @@ impl<B: NasBackend> Backward<B, 2> for DenseBackward {
 /// normalisation; dense convolutions with stride 1 as matrix products over directly
 /// copied columns, per image ([`columns`]).
 macro_rules! cpu_backend {
-    ($ty:ty) => {
+    ($ty:ty $(, $extra:item)*) => {
         impl NasBackend for $ty {
+            $($extra)*
+
             fn depthwise_conv2d(
                 x: FloatTensor<Self>,
                 weight: FloatTensor<Self>,
@@ -865,7 +911,13 @@ macro_rules! cpu_backend {
     };
 }
 
-cpu_backend!(Flex);
+cpu_backend!(
+    Flex,
+    fn make_contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        // A plain clone of the handle where `x` already is contiguous.
+        x.to_contiguous()
+    }
+);
 cpu_backend!(NdArray<f32>);
 
 #[cfg(feature = "wgpu")]
