@@ -1,6 +1,6 @@
 //! The backend operations the networks need beyond burn's: depthwise and dense
-//! convolutions, 3x3 max pooling and batch normalisation with batch statistics, each with
-//! its own backward pass.
+//! convolutions, 3x3 max and average pooling and batch normalisation with batch
+//! statistics, each with its own backward pass.
 //!
 //! burn differentiates a grouped convolution with generic code: the input gradient is a
 //! transposed convolution looped over batch x group, and the weight gradient loops over
@@ -14,9 +14,14 @@
 //!
 //! Dense convolutions get a cheaper backward pass too (input gradient as a forward
 //! convolution, weight gradient as per-image matrix products), 3x3 max pooling a direct
-//! CPU kernel in place of burn's generic pooling with indices, and batch normalisation one
-//! node with a closed-form backward in place of about ten element-wise nodes (one fused
-//! kernel each way on the CPU backends).
+//! CPU kernel in place of burn's generic pooling with indices, 3x3 average pooling a box
+//! sum over a zero-bordered plane on the CPU backends (Flex's results bit for bit), and
+//! batch normalisation one node with a closed-form backward in place of about ten
+//! element-wise nodes (one fused kernel each way on the CPU backends).
+//!
+//! The CPU kernels read Flex's storage in place (no copy through `into_data`). Where a
+//! concatenation's inputs are used elsewhere too, [`contiguous_grad`] keeps their
+//! gradients contiguous (Flex adds strided tensors through a slow generic path).
 //!
 //! [`NasBackend`] carries the operations with default methods that work on any
 //! backend; `Autodiff<B>` records the forward and calls `B`'s backward methods. The model
@@ -825,8 +830,8 @@ impl<B: NasBackend> Backward<B, 2> for DenseBackward {
 }
 
 /// The CPU backends: direct kernels for the depthwise forward (also the input gradient's
-/// convolution; see [`depthwise`]) and weight gradient, 3x3 max pooling and batch
-/// normalisation; dense convolutions with stride 1 as matrix products over directly
+/// convolution; see [`depthwise`]) and weight gradient, 3x3 max and average pooling and
+/// batch normalisation; dense convolutions with stride 1 as matrix products over directly
 /// copied columns, per image ([`columns`]).
 macro_rules! cpu_backend {
     ($ty:ty $(, $extra:item)*) => {
