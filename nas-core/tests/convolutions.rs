@@ -348,27 +348,8 @@ fn max_pool_matches_burn_on_ndarray() {
     check_pool::<Autodiff<NdArray>>("ndarray");
 }
 
-/// `(output, dL/dx)` of 3x3 average pooling (stride 1, padding 1, the padding not
-/// counted), ours or burn's.
-fn run_avg_pool<B: NasAutodiffBackend>(
-    ours: bool,
-    x: &[f32],
-    r: &[f32],
-    shape: [usize; 4],
-) -> [Vec<f32>; 2] {
-    if ours {
-        value_and_grad::<B>(avg_pool3x3, x, r, shape)
-    } else {
-        value_and_grad::<B>(
-            |t| avg_pool2d(t, [3, 3], [1, 1], [1, 1], false, false),
-            x,
-            r,
-            shape,
-        )
-    }
-}
-
-/// Ours against burn's: bit for bit where `exact` (Flex, whose kernels add the same values
+/// 3x3 average pooling (stride 1, padding 1, the padding not counted), ours against
+/// burn's: bit for bit where `exact` (Flex, whose kernels add the same values
 /// in the same order), else within 1e-6 relative. Shapes include planes of one row or
 /// column, where windows hold 1 to 3 taps.
 fn check_avg_pool<B: NasAutodiffBackend>(name: &str, exact: bool) {
@@ -380,8 +361,13 @@ fn check_avg_pool<B: NasAutodiffBackend>(name: &str, exact: bool) {
         let len = shape.iter().product();
         let x = random(len, &mut rng);
         let r = random(len, &mut rng);
-        let ours = run_avg_pool::<B>(true, &x, &r, shape);
-        let stock = run_avg_pool::<B>(false, &x, &r, shape);
+        let ours = value_and_grad::<B>(avg_pool3x3, &x, &r, shape);
+        let stock = value_and_grad::<B>(
+            |t| avg_pool2d(t, [3, 3], [1, 1], [1, 1], false, false),
+            &x,
+            &r,
+            shape,
+        );
         if exact {
             assert_eq!(ours, stock, "{name}: average pooling for {shape:?}");
         } else {

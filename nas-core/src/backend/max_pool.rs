@@ -153,10 +153,7 @@ pub fn max_pool3x3_grad(x: &[f32], g: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bits(v: &[f32]) -> Vec<u32> {
-        v.iter().map(|f| f.to_bits()).collect()
-    }
+    use crate::backend::testing::{POOL_DIMS, bits, lcg};
 
     /// The definition applied plane by plane, serially.
     fn reference(x: &[f32], g: &[f32], [n, c, h, w]: [usize; 4]) -> (Vec<f32>, Vec<f32>) {
@@ -175,18 +172,8 @@ mod tests {
 
     #[test]
     fn the_fast_path_gives_the_definitions_bits_with_ties_zeros_and_non_finite_values() {
-        let mut s = 7u32;
-        let mut next = || {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            s >> 8
-        };
-        for dims in [
-            [2, 3, 14, 14],
-            [1, 2, 7, 7],
-            [1, 1, 1, 1],
-            [2, 1, 1, 5],
-            [1, 2, 4, 1],
-        ] {
+        let mut next = lcg(7);
+        for dims in POOL_DIMS {
             let len = dims.iter().product();
             // Few distinct values, so ties are common; signed zeros too.
             let mut x: Vec<f32> = (0..len)

@@ -654,31 +654,11 @@ impl<B: NasBackend, C: CheckpointStrategy> NasBackend for Autodiff<B, C> {
     }
 
     fn relu_forward(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match ReluBackward
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                prep.finish(x_state, B::relu_forward(x.primitive))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::relu_forward(x.primitive)),
-        }
+        unary_with_input::<B, C>(x, B::relu_forward, B::relu_grad)
     }
 
     fn avg_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match AvgPoolBackward
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                prep.finish(x_state, B::avg_pool3x3(x.primitive))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::avg_pool3x3(x.primitive)),
-        }
+        unary_with_input::<B, C>(x, B::avg_pool3x3, B::avg_pool3x3_backward)
     }
 
     fn max_pool3x3(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -715,28 +695,6 @@ impl<B: NasBackend, C: CheckpointStrategy> NasBackend for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::dense_conv2d(x.primitive, weight.primitive, options))
             }
-        }
-    }
-}
-
-#[derive(Debug)]
-struct AvgPoolBackward;
-
-impl<B: NasBackend> Backward<B, 1> for AvgPoolBackward {
-    /// The input's checkpoint (for its shape, on the default path).
-    type State = NodeId;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        if let Some(node) = node_x {
-            let x: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state);
-            grads.register::<B>(node.id, B::avg_pool3x3_backward(x, grad));
         }
     }
 }
@@ -784,10 +742,34 @@ impl<B: NasBackend> Backward<B, 1> for ContiguousBackward {
     }
 }
 
-#[derive(Debug)]
-struct ReluBackward;
+/// `forward(x)` recorded with [`InputGradBackward`]: the input gradient is
+/// `grad_of(x, output_grad)`.
+fn unary_with_input<B: NasBackend, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    forward: fn(FloatTensor<B>) -> FloatTensor<B>,
+    grad_of: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match (InputGradBackward { grad_of })
+        .prepare::<C>([x.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&x);
+            prep.finish(x_state, forward(x.primitive))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive)),
+    }
+}
 
-impl<B: NasBackend> Backward<B, 1> for ReluBackward {
+/// The backward of a one-input operation whose input gradient is a function of the input
+/// and the output gradient (ReLU, average pooling).
+#[derive(Debug)]
+struct InputGradBackward<B: Backend> {
+    grad_of: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+}
+
+impl<B: NasBackend> Backward<B, 1> for InputGradBackward<B> {
     /// The input's checkpoint.
     type State = NodeId;
 
@@ -801,7 +783,7 @@ impl<B: NasBackend> Backward<B, 1> for ReluBackward {
         let grad = grads.consume::<B>(&ops.node);
         if let Some(node) = node_x {
             let x: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state);
-            grads.register::<B>(node.id, B::relu_grad(x, grad));
+            grads.register::<B>(node.id, (self.grad_of)(x, grad));
         }
     }
 }
@@ -937,6 +919,32 @@ pub mod libtorch;
 pub mod columns;
 pub mod depthwise;
 pub use depthwise::depthwise_weight_grad;
+/// What the kernels' unit tests share.
+#[cfg(test)]
+mod testing {
+    /// The bit patterns of `v`, to compare results exactly (signed zeros included).
+    pub fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|f| f.to_bits()).collect()
+    }
+
+    /// A small linear congruential generator from `seed`: 24-bit values.
+    pub fn lcg(mut s: u32) -> impl FnMut() -> u32 {
+        move || {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            s >> 8
+        }
+    }
+
+    /// The plane shapes the pooling tests cover, single rows and columns included.
+    pub const POOL_DIMS: [[usize; 4]; 5] = [
+        [2, 3, 14, 14],
+        [1, 2, 7, 7],
+        [1, 1, 1, 1],
+        [2, 1, 1, 5],
+        [1, 2, 4, 1],
+    ];
+}
+
 mod avg_pool;
 pub use avg_pool::{avg_pool3x3_forward, avg_pool3x3_grad};
 mod max_pool;
