@@ -1,16 +1,20 @@
 //! Evaluation: one-shot scoring of architectures with a trained supernet, evaluation of
 //! stand-alone models, and the supernet's [`Evaluator`].
 
-use crate::backend::NasBackend;
+use crate::backend::{NasAutodiffBackend, NasBackend};
+use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
 
-use crate::data::{ImageDataset, batch_indices};
+use crate::data::{Augment, ImageDataset, batch_indices};
 use crate::network::Plan;
 use crate::ops::NormMode;
 use crate::space::Architecture;
 use crate::standalone::StandaloneModel;
 use crate::supernet::Supernet;
+use crate::train::{NoHook, OptimConfig, StandaloneTrainConfig, train_standalone};
 
 pub use crate::search::{EvalError, Evaluator, Metrics};
 
@@ -145,6 +149,115 @@ impl<B: NasBackend> OneShotEvaluator<B> {
         predict_batches(&self.batches, &self.data, |x| {
             self.supernet.forward(x, plan)
         })
+    }
+
+    /// Per-example predicted distributions of a model holding one architecture (e.g. one
+    /// from a [`FineTuner`]), scored as the supernet scores: these images in these
+    /// batches, batch statistics.
+    pub fn predict_model(&self, model: &StandaloneModel<B>) -> Predictions {
+        predict_batches(&self.batches, &self.data, |x| {
+            model.forward(x, NormMode::Batch)
+        })
+    }
+}
+
+/// A short training of each candidate, from the supernet's weights, before it is scored
+/// (a diagnostic of weight sharing: does the supernet rank badly because its shared
+/// weights fit no single architecture well?). Off with `steps = 0`, the paper's
+/// one-shot score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FineTuneConfig {
+    /// Training steps per architecture (0: no fine-tuning).
+    pub steps: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// SGD settings; the schedule runs over the `steps`.
+    pub optim: OptimConfig,
+    /// Seed of the training images drawn (`steps * batch_size`, the same for every
+    /// architecture) and of their order.
+    pub seed: u64,
+}
+
+impl Default for FineTuneConfig {
+    fn default() -> Self {
+        FineTuneConfig {
+            steps: 0,
+            batch_size: 64,
+            optim: OptimConfig {
+                lr: 0.02,
+                ..OptimConfig::default()
+            },
+            seed: 0,
+        }
+    }
+}
+
+impl FineTuneConfig {
+    /// Whether candidates are fine-tuned at all.
+    pub fn enabled(&self) -> bool {
+        self.steps > 0
+    }
+}
+
+/// Fine-tunes candidates from a supernet's weights ([`FineTuneConfig`]): each gets a
+/// copy of the weights of its own operations and `steps` steps of ordinary training
+/// (batch statistics, L2 on its weights) on the same seeded sample of training images.
+#[derive(Debug)]
+pub struct FineTuner<A: NasAutodiffBackend> {
+    supernet: Supernet<A>,
+    images: ImageDataset,
+    train: StandaloneTrainConfig,
+}
+
+impl<A: NasAutodiffBackend> FineTuner<A> {
+    /// A fine-tuner drawing `cfg.steps * cfg.batch_size` images of `train` (all of them
+    /// if there are fewer, with fewer steps).
+    pub fn new(
+        supernet: Supernet<A>,
+        train: &ImageDataset,
+        cfg: &FineTuneConfig,
+        augment: Augment,
+    ) -> Result<Self, EvalError> {
+        if cfg.batch_size == 0 {
+            return Err(EvalError::Data(
+                "fine-tuning batch_size must be at least 1".into(),
+            ));
+        }
+        let want = cfg.steps.saturating_mul(cfg.batch_size).min(train.len());
+        if want < cfg.batch_size {
+            return Err(EvalError::Data(format!(
+                "fine-tuning needs at least one batch of {} training images, {} there",
+                cfg.batch_size,
+                train.len()
+            )));
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x0046_5455);
+        let mut picked = rand::seq::index::sample(&mut rng, train.len(), want).into_vec();
+        picked.sort_unstable();
+        let train_cfg = StandaloneTrainConfig {
+            epochs: 1,
+            batch_size: cfg.batch_size,
+            optim: cfg.optim.clone(),
+            augment,
+            seed: cfg.seed,
+        };
+        train_cfg
+            .validate()
+            .map_err(|e| EvalError::Failed(Box::new(e)))?;
+        Ok(FineTuner {
+            supernet,
+            images: train.select(&picked),
+            train: train_cfg,
+        })
+    }
+
+    /// `arch` fine-tuned, as an inference model.
+    pub fn tune(&self, arch: &Architecture) -> Result<StandaloneModel<A::InnerBackend>, EvalError> {
+        let model = self.supernet.standalone(arch)?;
+        let (model, _) = train_standalone(model, &self.images, &self.train, &mut NoHook)
+            .map_err(|e| EvalError::Failed(Box::new(e)))?;
+        Ok(model.valid())
     }
 }
 

@@ -8,7 +8,7 @@ use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use nas_core::data::{ImageDataset, embedded_fashion_mnist};
-use nas_core::eval::{Evaluator, OneShotEvaluator, predict_standalone};
+use nas_core::eval::{Evaluator, FineTuneConfig, FineTuner, OneShotEvaluator, predict_standalone};
 use nas_core::ops::{LayerConfig, NormMode};
 use nas_core::space::SearchSpace;
 use nas_core::standalone::StandaloneModel;
@@ -371,4 +371,84 @@ fn an_epoch_is_whole_batches_and_the_rest_sits_it_out() {
     let (_, report) = train_supernet(model, &train, &cfg, &mut seen).unwrap();
     assert_eq!(report.steps, 8);
     assert_eq!(seen.losses.len(), 8, "one report per step");
+}
+
+#[test]
+fn fine_tuning_trains_a_copy_per_candidate_and_leaves_the_supernet_alone() {
+    let _serial = serial();
+    let device = Default::default();
+    let space = space();
+    let (train, test) = data(512, 200);
+    let supernet = Supernet::<Ad>::new(&space, &LayerConfig::new(), 5, &device).unwrap();
+    let a = space
+        .parse("N=0,1:id,sep3/2:max3/1,3:sep5/4:avg3;R=0:sep3/1,2:id,max3/3:avg3/0,4:sep3")
+        .unwrap();
+    let b = space.sample(&mut StdRng::seed_from_u64(9));
+    let cfg = FineTuneConfig {
+        steps: 6,
+        batch_size: 32,
+        optim: OptimConfig {
+            lr: 0.1,
+            ..OptimConfig::default()
+        },
+        seed: 2,
+    };
+    let eval = OneShotEvaluator::new(supernet.valid(), test, 100, device).unwrap();
+    let before = eval.predict(&a).unwrap();
+    let tuner = FineTuner::new(supernet.clone(), &train, &cfg, Default::default()).unwrap();
+    // A copy of the supernet's weights, before any step, computes the one-shot score.
+    let untrained = eval.predict_model(&supernet.standalone(&a).unwrap().valid());
+    assert_eq!(untrained.probs, before.probs);
+    let tuned_a = eval.predict_model(&tuner.tune(&a).unwrap());
+    let tuned_b = eval.predict_model(&tuner.tune(&b).unwrap());
+    let tuned_a_again = eval.predict_model(&tuner.tune(&a).unwrap());
+    // Training moved the candidate's predictions ...
+    let moved = tuned_a
+        .probs
+        .iter()
+        .zip(&before.probs)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(moved > 1e-2, "fine-tuning changed predictions by {moved}");
+    // ... and lowered its loss on held-out images (from a random start, any training does).
+    let (l0, l1) = (before.metrics().loss, tuned_a.metrics().loss);
+    assert!(l1 < l0, "held-out loss {l0:.3} -> {l1:.3}");
+    // Each candidate starts from the supernet's weights: what was tuned before it (b)
+    // leaves no trace, and the supernet itself is unchanged.
+    assert_eq!(tuned_a.probs, tuned_a_again.probs);
+    assert_eq!(eval.predict(&a).unwrap().probs, before.probs);
+    let fresh = FineTuner::new(supernet.clone(), &train, &cfg, Default::default()).unwrap();
+    assert_eq!(
+        eval.predict_model(&fresh.tune(&b).unwrap()).probs,
+        tuned_b.probs
+    );
+    // Bad settings are errors, not panics.
+    for (bad, what) in [
+        (
+            FineTuneConfig {
+                batch_size: 0,
+                ..cfg.clone()
+            },
+            "batch_size",
+        ),
+        (
+            FineTuneConfig {
+                batch_size: 1024,
+                ..cfg.clone()
+            },
+            "at least one batch",
+        ),
+    ] {
+        let e = FineTuner::new(supernet.clone(), &train, &bad, Default::default()).unwrap_err();
+        assert!(e.to_string().contains(what), "{e}");
+    }
+    // So is an architecture from another space.
+    let bigger = SearchSpace {
+        blocks_per_cell: 5,
+        ..space.clone()
+    };
+    let e = tuner
+        .tune(&bigger.sample(&mut StdRng::seed_from_u64(1)))
+        .unwrap_err();
+    assert!(e.to_string().contains("architecture rejected"), "{e}");
 }

@@ -129,6 +129,10 @@ pub struct Search {
     /// They belong to `strategy`: a command that changes `strategy` without setting
     /// these starts from an empty table.
     pub strategy_config: Table,
+    /// A short training of each candidate from the supernet's weights before it is
+    /// scored (`steps = 0`, the default: none, the paper's one-shot score). A
+    /// diagnostic of weight sharing (docs/method.md, section 4).
+    pub finetune: nas_core::eval::FineTuneConfig,
 }
 
 impl Default for Search {
@@ -138,6 +142,7 @@ impl Default for Search {
             budget: 100,
             eval_batch: 250,
             strategy_config: Table::new(),
+            finetune: Default::default(),
         }
     }
 }

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use anyhow::{Context, Result, bail};
 use burn::module::{AutodiffModule, Module};
 use nas_core::backend::{NasAutodiffBackend, NasBackend};
-use nas_core::eval::OneShotEvaluator;
+use nas_core::eval::{FineTuneConfig, FineTuner, OneShotEvaluator};
 use nas_core::search::{
     EvalError, Evaluated, Evaluator, Metrics, SearchObserver, SearchSpec, run_search,
 };
 use nas_core::space::Architecture;
+use nas_core::standalone::StandaloneModel;
 use nas_core::supernet::Supernet;
 use serde::Serialize;
 
@@ -22,9 +23,13 @@ use crate::ui::Progress;
 /// images and the evaluation settings, so a rerun reads it back instead of computing it.
 pub struct OneShot<B: NasBackend> {
     eval: OneShotEvaluator<B>,
+    tuner: Option<Tuner<B>>,
     memo: HashMap<Architecture, Metrics>,
     cache: ScoreCache,
 }
+
+/// Fine-tunes a candidate before it is scored (`search.finetune`), as an inference model.
+type Tuner<B> = Box<dyn Fn(&Architecture) -> Result<StandaloneModel<B>, EvalError>>;
 
 /// What a one-shot score depends on besides the supernet's weights (hashed into the name
 /// of the supernet's score cache): the validation images (by the data settings that
@@ -36,6 +41,9 @@ struct ScoreSetup<'a> {
     validation_images: usize,
     eval_batch: usize,
     backend: &'a str,
+    /// Absent when off, so that the caches of plain one-shot scores keep their names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finetune: Option<&'a FineTuneConfig>,
 }
 
 /// Whether a [`OneShot`] adds what it scores to the supernet's score cache: only a
@@ -70,11 +78,25 @@ impl<B: NasBackend> OneShot<B> {
             device,
         )
         .context("setting up one-shot evaluation")?;
+        let finetune = &ctx.cfg.search.finetune;
+        let tuner: Option<Tuner<B>> = if finetune.enabled() {
+            let tuner = FineTuner::new(
+                supernet.clone(),
+                &ctx.data.train,
+                finetune,
+                ctx.data.augment,
+            )
+            .context("invalid [search.finetune]")?;
+            Some(Box::new(move |arch: &Architecture| tuner.tune(arch)))
+        } else {
+            None
+        };
         let setup = ScoreSetup {
             data: &ctx.cfg.data,
             validation_images: ctx.data.validation.len(),
             eval_batch: ctx.cfg.search.eval_batch,
             backend: &ctx.backend,
+            finetune: finetune.enabled().then_some(finetune),
         };
         let (cache, cached) = ctx
             .run
@@ -105,7 +127,12 @@ impl<B: NasBackend> OneShot<B> {
                 cache.path().display()
             );
         }
-        Ok(OneShot { eval, memo, cache })
+        Ok(OneShot {
+            eval,
+            tuner,
+            memo,
+            cache,
+        })
     }
 
     /// The one-shot metrics of `arch`.
@@ -119,7 +146,10 @@ impl<B: NasBackend> Evaluator for OneShot<B> {
         if let Some(m) = self.memo.get(arch) {
             return Ok(m.clone());
         }
-        let m = self.eval.evaluate(arch)?;
+        let m = match &self.tuner {
+            Some(tune) => self.eval.predict_model(&tune(arch)?).metrics(),
+            None => self.eval.evaluate(arch)?,
+        };
         let cached = CachedScore {
             arch: arch.to_string(),
             accuracy: m.accuracy,
@@ -145,6 +175,9 @@ pub(crate) struct SearchSetup<'a> {
     strategy_config: serde_json::Value,
     seed: u64,
     eval_batch: usize,
+    /// Absent when off, so that plain searches keep their keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finetune: Option<&'a FineTuneConfig>,
 }
 
 /// The folder of the search of `strategy` with `seed` under `prep`'s settings (on the
@@ -160,6 +193,12 @@ pub(crate) fn search_dir<'a>(
         strategy_config: prep.cfg.strategy_json(strategy)?,
         seed,
         eval_batch: prep.cfg.search.eval_batch,
+        finetune: prep
+            .cfg
+            .search
+            .finetune
+            .enabled()
+            .then_some(&prep.cfg.search.finetune),
     };
     let dir = prep.run.search(strategy, seed, &key_of(&setup));
     Ok((dir, setup))
