@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Augment, ImageDataset, batch_indices};
 use crate::network::Plan;
-use crate::ops::NormMode;
+use crate::ops::{LayerConfig, NormMode};
 use crate::space::Architecture;
 use crate::standalone::StandaloneModel;
 use crate::supernet::Supernet;
@@ -175,8 +175,22 @@ pub struct FineTuneConfig {
     /// SGD settings; the schedule runs over the `steps`.
     pub optim: OptimConfig,
     /// Seed of the training images drawn (`steps * batch_size`, the same for every
-    /// architecture) and of their order.
+    /// architecture), of their order, and of the weights of a `scratch` start.
     pub seed: u64,
+    /// Where each candidate's weights start.
+    pub from: FineTuneStart,
+}
+
+/// Where a fine-tuned candidate's weights start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FineTuneStart {
+    /// The supernet's weights for the candidate's operations.
+    #[default]
+    Supernet,
+    /// Fresh seeded weights, as a stand-alone training starts: the control that says
+    /// what the supernet's weights add over the same short training from scratch.
+    Scratch,
 }
 
 impl Default for FineTuneConfig {
@@ -189,6 +203,7 @@ impl Default for FineTuneConfig {
                 ..OptimConfig::default()
             },
             seed: 0,
+            from: FineTuneStart::Supernet,
         }
     }
 }
@@ -200,6 +215,9 @@ impl FineTuneConfig {
     }
 }
 
+/// The most passes over the training images one candidate's fine-tuning may make.
+pub const MAX_FINETUNE_PASSES: usize = 4;
+
 /// Fine-tunes candidates from a supernet's weights ([`FineTuneConfig`]): each gets a
 /// copy of the weights of its own operations and `steps` steps of ordinary training
 /// (batch statistics, L2 on its weights) on the same seeded sample of training images.
@@ -208,33 +226,57 @@ pub struct FineTuner<A: NasAutodiffBackend> {
     supernet: Supernet<A>,
     images: ImageDataset,
     train: StandaloneTrainConfig,
+    from: FineTuneStart,
+    layers: LayerConfig,
 }
 
 impl<A: NasAutodiffBackend> FineTuner<A> {
-    /// A fine-tuner drawing `cfg.steps * cfg.batch_size` images of `train` (all of them
-    /// if there are fewer, with fewer steps).
+    /// A fine-tuner drawing `cfg.steps * cfg.batch_size` images of `train`: without
+    /// repeats while there are enough, else every image once per pass and the last pass
+    /// a sample, so that each candidate trains exactly `cfg.steps` steps.
+    ///
+    /// `layers` builds a `scratch` start; it should be the supernet's.
     pub fn new(
         supernet: Supernet<A>,
         train: &ImageDataset,
         cfg: &FineTuneConfig,
         augment: Augment,
+        layers: &LayerConfig,
     ) -> Result<Self, EvalError> {
         if cfg.batch_size == 0 {
             return Err(EvalError::Data(
                 "fine-tuning batch_size must be at least 1".into(),
             ));
         }
-        let want = cfg.steps.saturating_mul(cfg.batch_size).min(train.len());
-        if want < cfg.batch_size {
+        if cfg.steps == 0 {
+            return Err(EvalError::Data("fine-tuning needs at least 1 step".into()));
+        }
+        if train.len() < cfg.batch_size {
             return Err(EvalError::Data(format!(
                 "fine-tuning needs at least one batch of {} training images, {} there",
                 cfg.batch_size,
                 train.len()
             )));
         }
+        let want = cfg.steps.saturating_mul(cfg.batch_size);
+        if want > MAX_FINETUNE_PASSES * train.len() {
+            return Err(EvalError::Data(format!(
+                "fine-tuning of {} steps of {} images is more than {MAX_FINETUNE_PASSES} passes \
+                 over the {} training images: it is meant to be short (its images are \
+                 copied per pass); lower search.finetune.steps",
+                cfg.steps,
+                cfg.batch_size,
+                train.len()
+            )));
+        }
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x0046_5455);
-        let mut picked = rand::seq::index::sample(&mut rng, train.len(), want).into_vec();
-        picked.sort_unstable();
+        let mut picked = Vec::with_capacity(want);
+        while picked.len() < want {
+            let n = (want - picked.len()).min(train.len());
+            let mut pass = rand::seq::index::sample(&mut rng, train.len(), n).into_vec();
+            pass.sort_unstable();
+            picked.extend(pass);
+        }
         let train_cfg = StandaloneTrainConfig {
             epochs: 1,
             batch_size: cfg.batch_size,
@@ -249,12 +291,26 @@ impl<A: NasAutodiffBackend> FineTuner<A> {
             supernet,
             images: train.select(&picked),
             train: train_cfg,
+            from: cfg.from,
+            layers: layers.clone(),
         })
     }
 
     /// `arch` fine-tuned, as an inference model.
     pub fn tune(&self, arch: &Architecture) -> Result<StandaloneModel<A::InnerBackend>, EvalError> {
-        let model = self.supernet.standalone(arch)?;
+        let model = match self.from {
+            FineTuneStart::Supernet => self.supernet.standalone(arch)?,
+            FineTuneStart::Scratch => {
+                let device = self.supernet.net.classifier.weight.val().device();
+                StandaloneModel::new(
+                    &self.supernet.space,
+                    arch,
+                    &self.layers,
+                    self.train.seed,
+                    &device,
+                )?
+            }
+        };
         let (model, _) = train_standalone(model, &self.images, &self.train, &mut NoHook)
             .map_err(|e| EvalError::Failed(Box::new(e)))?;
         Ok(model.valid())

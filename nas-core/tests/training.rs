@@ -8,7 +8,9 @@ use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use nas_core::data::{ImageDataset, embedded_fashion_mnist};
-use nas_core::eval::{Evaluator, FineTuneConfig, FineTuner, OneShotEvaluator, predict_standalone};
+use nas_core::eval::{
+    Evaluator, FineTuneConfig, FineTuneStart, FineTuner, OneShotEvaluator, predict_standalone,
+};
 use nas_core::ops::{LayerConfig, NormMode};
 use nas_core::space::SearchSpace;
 use nas_core::standalone::StandaloneModel;
@@ -392,10 +394,18 @@ fn fine_tuning_trains_a_copy_per_candidate_and_leaves_the_supernet_alone() {
             ..OptimConfig::default()
         },
         seed: 2,
+        ..FineTuneConfig::default()
     };
     let eval = OneShotEvaluator::new(supernet.valid(), test, 100, device).unwrap();
     let before = eval.predict(&a).unwrap();
-    let tuner = FineTuner::new(supernet.clone(), &train, &cfg, Default::default()).unwrap();
+    let tuner = FineTuner::new(
+        supernet.clone(),
+        &train,
+        &cfg,
+        Default::default(),
+        &LayerConfig::new(),
+    )
+    .unwrap();
     // A copy of the supernet's weights, before any step, computes the one-shot score.
     let untrained = eval.predict_model(&supernet.standalone(&a).unwrap().valid());
     assert_eq!(untrained.probs, before.probs);
@@ -417,7 +427,14 @@ fn fine_tuning_trains_a_copy_per_candidate_and_leaves_the_supernet_alone() {
     // leaves no trace, and the supernet itself is unchanged.
     assert_eq!(tuned_a.probs, tuned_a_again.probs);
     assert_eq!(eval.predict(&a).unwrap().probs, before.probs);
-    let fresh = FineTuner::new(supernet.clone(), &train, &cfg, Default::default()).unwrap();
+    let fresh = FineTuner::new(
+        supernet.clone(),
+        &train,
+        &cfg,
+        Default::default(),
+        &LayerConfig::new(),
+    )
+    .unwrap();
     assert_eq!(
         eval.predict_model(&fresh.tune(&b).unwrap()).probs,
         tuned_b.probs
@@ -438,11 +455,69 @@ fn fine_tuning_trains_a_copy_per_candidate_and_leaves_the_supernet_alone() {
             },
             "at least one batch",
         ),
+        (
+            FineTuneConfig {
+                steps: 0,
+                ..cfg.clone()
+            },
+            "at least 1 step",
+        ),
+        (
+            FineTuneConfig {
+                steps: 65,
+                ..cfg.clone()
+            },
+            "more than 4 passes",
+        ),
     ] {
-        let e = FineTuner::new(supernet.clone(), &train, &bad, Default::default()).unwrap_err();
+        let e = FineTuner::new(
+            supernet.clone(),
+            &train,
+            &bad,
+            Default::default(),
+            &LayerConfig::new(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains(what), "{e}");
     }
-    // So is an architecture from another space.
+    // More steps than one pass over the images holds: every image once, then a sample.
+    let long = FineTuneConfig {
+        steps: 20,
+        ..cfg.clone()
+    };
+    let tuned_long = FineTuner::new(
+        supernet.clone(),
+        &train,
+        &long,
+        Default::default(),
+        &LayerConfig::new(),
+    )
+    .unwrap()
+    .tune(&a)
+    .unwrap();
+    assert_ne!(eval.predict_model(&tuned_long).probs, tuned_a.probs);
+    // From scratch: the supernet's weights play no part (another supernet, the same
+    // candidate), and the start is not the supernet's.
+    let scratch = FineTuneConfig {
+        from: FineTuneStart::Scratch,
+        ..cfg.clone()
+    };
+    let other = Supernet::<Ad>::new(&space, &LayerConfig::new(), 6, &device).unwrap();
+    let from_scratch = |net: &Supernet<Ad>| {
+        let tuner = FineTuner::new(
+            net.clone(),
+            &train,
+            &scratch,
+            Default::default(),
+            &LayerConfig::new(),
+        )
+        .unwrap();
+        eval.predict_model(&tuner.tune(&a).unwrap()).probs
+    };
+    let scratch_a = from_scratch(&supernet);
+    assert_eq!(scratch_a, from_scratch(&other));
+    assert_ne!(scratch_a, tuned_a.probs);
+    // An architecture from another space is an error too.
     let bigger = SearchSpace {
         blocks_per_cell: 5,
         ..space.clone()

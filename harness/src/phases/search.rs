@@ -85,6 +85,7 @@ impl<B: NasBackend> OneShot<B> {
                 &ctx.data.train,
                 finetune,
                 ctx.data.augment,
+                &ctx.layers,
             )
             .context("invalid [search.finetune]")?;
             Some(Box::new(move |arch: &Architecture| tuner.tune(arch)))
