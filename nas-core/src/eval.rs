@@ -213,6 +213,49 @@ impl FineTuneConfig {
     pub fn enabled(&self) -> bool {
         self.steps > 0
     }
+
+    /// Checks the settings against the number of training images there are (at least
+    /// one batch; at most [`MAX_FINETUNE_PASSES`] passes) and returns the training each
+    /// candidate gets.
+    pub fn check(
+        &self,
+        train_images: usize,
+        augment: Augment,
+    ) -> Result<StandaloneTrainConfig, EvalError> {
+        if self.batch_size == 0 {
+            return Err(EvalError::Data(
+                "fine-tuning batch_size must be at least 1".into(),
+            ));
+        }
+        if self.steps == 0 {
+            return Err(EvalError::Data("fine-tuning needs at least 1 step".into()));
+        }
+        if train_images < self.batch_size {
+            return Err(EvalError::Data(format!(
+                "fine-tuning needs at least one batch of {} training images, {train_images} there",
+                self.batch_size
+            )));
+        }
+        if self.steps.saturating_mul(self.batch_size) > MAX_FINETUNE_PASSES * train_images {
+            return Err(EvalError::Data(format!(
+                "fine-tuning of {} steps of {} images is more than {MAX_FINETUNE_PASSES} passes \
+                 over the {train_images} training images: it is meant to be short (its images \
+                 are copied per pass); lower search.finetune.steps",
+                self.steps, self.batch_size
+            )));
+        }
+        let train = StandaloneTrainConfig {
+            epochs: 1,
+            batch_size: self.batch_size,
+            optim: self.optim.clone(),
+            augment,
+            seed: self.seed,
+        };
+        train
+            .validate()
+            .map_err(|e| EvalError::Data(e.to_string()))?;
+        Ok(train)
+    }
 }
 
 /// The most passes over the training images one candidate's fine-tuning may make.
@@ -243,32 +286,8 @@ impl<A: NasAutodiffBackend> FineTuner<A> {
         augment: Augment,
         layers: &LayerConfig,
     ) -> Result<Self, EvalError> {
-        if cfg.batch_size == 0 {
-            return Err(EvalError::Data(
-                "fine-tuning batch_size must be at least 1".into(),
-            ));
-        }
-        if cfg.steps == 0 {
-            return Err(EvalError::Data("fine-tuning needs at least 1 step".into()));
-        }
-        if train.len() < cfg.batch_size {
-            return Err(EvalError::Data(format!(
-                "fine-tuning needs at least one batch of {} training images, {} there",
-                cfg.batch_size,
-                train.len()
-            )));
-        }
-        let want = cfg.steps.saturating_mul(cfg.batch_size);
-        if want > MAX_FINETUNE_PASSES * train.len() {
-            return Err(EvalError::Data(format!(
-                "fine-tuning of {} steps of {} images is more than {MAX_FINETUNE_PASSES} passes \
-                 over the {} training images: it is meant to be short (its images are \
-                 copied per pass); lower search.finetune.steps",
-                cfg.steps,
-                cfg.batch_size,
-                train.len()
-            )));
-        }
+        let train_cfg = cfg.check(train.len(), augment)?;
+        let want = cfg.steps * cfg.batch_size;
         let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x0046_5455);
         let mut picked = Vec::with_capacity(want);
         while picked.len() < want {
@@ -277,16 +296,6 @@ impl<A: NasAutodiffBackend> FineTuner<A> {
             pass.sort_unstable();
             picked.extend(pass);
         }
-        let train_cfg = StandaloneTrainConfig {
-            epochs: 1,
-            batch_size: cfg.batch_size,
-            optim: cfg.optim.clone(),
-            augment,
-            seed: cfg.seed,
-        };
-        train_cfg
-            .validate()
-            .map_err(|e| EvalError::Failed(Box::new(e)))?;
         Ok(FineTuner {
             supernet,
             images: train.select(&picked),

@@ -103,6 +103,12 @@ impl Prepared {
                 );
             }
         }
+        if cfg.search.finetune.enabled() {
+            cfg.search
+                .finetune
+                .check(data.train.len(), data.augment)
+                .context("invalid [search.finetune]")?;
+        }
         let shared = cfg.retrain.shared_dir.trim();
         if !shared.is_empty() && std::path::Path::new(shared).exists() {
             let standalone = std::path::Path::new(shared).join("standalone");
