@@ -42,6 +42,9 @@ fn space() -> SearchSpace {
     }
 }
 
+/// A fixed architecture of the space (identity, pooling and separable convolutions).
+const ARCH: &str = "N=0,1:id,sep3/2:max3/1,3:sep5/4:avg3;R=0:sep3/1,2:id,max3/3:avg3/0,4:sep3";
+
 fn halve(d: &ImageDataset) -> ImageDataset {
     d.downsample(2).unwrap()
 }
@@ -140,9 +143,7 @@ fn standalone_training_learns_and_uses_running_statistics() {
     let device = Default::default();
     let space = space();
     let (train, test) = data(1024, 400);
-    let arch = space
-        .parse("N=0,1:id,sep3/2:max3/1,3:sep5/4:avg3;R=0:sep3/1,2:id,max3/3:avg3/0,4:sep3")
-        .unwrap();
+    let arch = space.parse(ARCH).unwrap();
     let model = StandaloneModel::<Ad>::new(
         &space,
         &arch,
@@ -382,9 +383,7 @@ fn fine_tuning_trains_a_copy_per_candidate_and_leaves_the_supernet_alone() {
     let space = space();
     let (train, test) = data(512, 200);
     let supernet = Supernet::<Ad>::new(&space, &LayerConfig::new(), 5, &device).unwrap();
-    let a = space
-        .parse("N=0,1:id,sep3/2:max3/1,3:sep5/4:avg3;R=0:sep3/1,2:id,max3/3:avg3/0,4:sep3")
-        .unwrap();
+    let a = space.parse(ARCH).unwrap();
     let b = space.sample(&mut StdRng::seed_from_u64(9));
     let cfg = FineTuneConfig {
         steps: 6,
