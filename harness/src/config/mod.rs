@@ -114,6 +114,11 @@ impl Layers {
     }
 }
 
+/// Whether `search.finetune` is off (then it is not written out).
+fn is_off(f: &nas_core::eval::FineTuneConfig) -> bool {
+    !f.enabled()
+}
+
 /// Search settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -131,7 +136,10 @@ pub struct Search {
     pub strategy_config: Table,
     /// A short training of each candidate from the supernet's weights before it is
     /// scored (`steps = 0`, the default: none, the paper's one-shot score). A
-    /// diagnostic of weight sharing (docs/method.md, section 4).
+    /// diagnostic of weight sharing (docs/method.md, section 4). Left out of the saved
+    /// and printed configuration while off, so that the hash of every configuration
+    /// without it stays what it was.
+    #[serde(skip_serializing_if = "is_off")]
     pub finetune: nas_core::eval::FineTuneConfig,
 }
 

@@ -176,3 +176,28 @@ fn layers_apply_over_a_saved_configuration() {
     );
     assert!(e.contains("nope"), "{e}");
 }
+
+#[test]
+fn fine_tuning_is_written_out_only_when_on() {
+    // Off (the default): not in the saved configuration, so the hash of a configuration
+    // that does not use it is what it was before the setting existed.
+    let off = Config::default();
+    assert!(!off.to_toml().unwrap().contains("finetune"));
+    // On: saved with every setting, and read back the same.
+    let on = resolve(&[
+        "search.finetune.steps=50",
+        "search.finetune.optim.lr=0.1",
+        "search.finetune.from=\"scratch\"",
+    ])
+    .unwrap();
+    let text = on.to_toml().unwrap();
+    assert!(text.contains("[search.finetune]"), "{text}");
+    let back = Config::from_table(toml::from_str(&text).unwrap()).unwrap();
+    assert_eq!(back, on);
+    assert_eq!(back.search.finetune.steps, 50);
+    assert_eq!(
+        back.search.finetune.from,
+        nas_core::eval::FineTuneStart::Scratch
+    );
+    assert_ne!(crate::rundir::key_of(&off), crate::rundir::key_of(&on));
+}
