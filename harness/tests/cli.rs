@@ -33,12 +33,16 @@ fn fails(args: &[&str]) -> String {
     err
 }
 
-/// Spearman's rho of distinct values: Pearson's r of their ranks, computed here
-/// independently of the harness's statistics.
+/// Spearman's rho: Pearson's r of the values' ranks (tied values share their mean
+/// rank), computed here independently of the harness's statistics.
 fn spearman_of(a: &[f64], b: &[f64]) -> f64 {
     let ranks = |v: &[f64]| -> Vec<f64> {
         v.iter()
-            .map(|x| v.iter().filter(|y| *y < x).count() as f64)
+            .map(|x| {
+                let less = v.iter().filter(|y| *y < x).count();
+                let equal = v.iter().filter(|y| *y == x).count();
+                less as f64 + (equal as f64 - 1.0) / 2.0
+            })
             .collect()
     };
     let (ra, rb) = (ranks(a), ranks(b));
@@ -766,6 +770,97 @@ fn dropout_study_with_two_supernets_per_rate_scores_their_mean_and_measures_thei
         history_of_repeat,
         "the two supernets of the rate trained alike"
     );
+}
+
+#[test]
+fn dropout_study_with_a_short_training_baseline_compares_the_one_shot_model_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("study");
+    let ds = dir.to_str().unwrap();
+    let run = || {
+        nas()
+            .args(["study", "dropout", "--quiet", "--out", ds])
+            .args(TINY)
+            .args(["--rates", "0.25", "--archs", "5", "--select-archs", "0"])
+            .args(["--set", "retrain.seeds=1", "--set", "study.proxy.steps=3"])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    check_ok(&out, "nas study dropout with the baseline");
+    let report = read_json(&dir.join("study/dropout/report.json"));
+    let f = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let proxy = &report["proxy"];
+    assert_eq!(proxy["steps"], 3);
+    assert_eq!(proxy["seeds"], 2);
+    assert_eq!(proxy["trained"], 10);
+    let scores = f(&proxy["scores"]);
+    let (a, b) = (f(&proxy["by_seed"][0]), f(&proxy["by_seed"][1]));
+    assert_eq!(scores.len(), 5);
+    assert_ne!(a, b, "two seeds trained alike");
+    for i in 0..5 {
+        assert!((scores[i] - (a[i] + b[i]) / 2.0).abs() < 1e-12, "{proxy}");
+    }
+    // Its correlation and the paired difference, recomputed here.
+    let test: Vec<f64> = report["archs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| f(&a["test"]).iter().sum::<f64>() / f(&a["test"]).len() as f64)
+        .collect();
+    let rate = &report["rates"][0];
+    let one_shot = f(&rate["scores"]);
+    let value = |v: &Value| v["value"].as_f64().unwrap();
+    let baseline = value(&proxy["test_correlation"]["spearman"]);
+    assert!(
+        (baseline - spearman_of(&scores, &test)).abs() < 1e-9,
+        "{proxy}"
+    );
+    assert!(
+        (value(&rate["proxy_difference"])
+            - (spearman_of(&one_shot, &test) - spearman_of(&scores, &test)))
+        .abs()
+            < 1e-9,
+        "{rate}"
+    );
+    let summary = std::fs::read_to_string(dir.join("study/dropout/summary.md")).unwrap();
+    assert!(
+        summary.contains("## A baseline: a short training from scratch"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("a 3-step training from scratch"),
+        "{summary}"
+    );
+    // The first seed's score of an architecture is what `nas eval` gives it with the
+    // same training as a from-scratch fine-tuning.
+    let arch = report["archs"][0]["arch"].as_str().unwrap();
+    let out = nas()
+        .args(["eval", "--quiet", "--arch", arch, "--out", ds])
+        .args(TINY)
+        .args(["--set", "supernet.drop_path.r_max=0.25"])
+        .args(["--set", "search.finetune.steps=3"])
+        .args(["--set", "search.finetune.from=\"scratch\""])
+        .args(["--set", "search.finetune.optim.lr=0.1"])
+        .output()
+        .unwrap();
+    check_ok(&out, "nas eval with a from-scratch fine-tuning");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("one-shot accuracy {:.4}", a[0])),
+        "{text} against {a:?}"
+    );
+    // A rerun reads every baseline score back.
+    check_ok(&run(), "nas study dropout with the baseline, again");
+    let again = read_json(&dir.join("study/dropout/report.json"));
+    assert_eq!(again["proxy"]["trained"], 0);
+    assert_eq!(again["proxy"]["scores"], proxy["scores"]);
 }
 
 #[test]

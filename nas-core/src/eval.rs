@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Augment, ImageDataset, batch_indices};
 use crate::network::Plan;
 use crate::ops::{LayerConfig, NormMode};
-use crate::space::Architecture;
+use crate::space::{Architecture, SearchSpace};
 use crate::standalone::StandaloneModel;
 use crate::supernet::Supernet;
 use crate::train::{NoHook, OptimConfig, StandaloneTrainConfig, train_standalone};
@@ -240,7 +240,7 @@ impl FineTuneConfig {
             return Err(EvalError::Data(format!(
                 "fine-tuning of {} steps of {} images is more than {MAX_FINETUNE_PASSES} passes \
                  over the {train_images} training images: it is meant to be short (its images \
-                 are copied per pass); lower search.finetune.steps",
+                 are copied per pass); lower the steps",
                 self.steps, self.batch_size
             )));
         }
@@ -266,11 +266,22 @@ pub const MAX_FINETUNE_PASSES: usize = 4;
 /// (batch statistics, L2 on its weights) on the same seeded sample of training images.
 #[derive(Debug)]
 pub struct FineTuner<A: NasAutodiffBackend> {
-    supernet: Supernet<A>,
+    start: Start<A>,
     images: ImageDataset,
     train: StandaloneTrainConfig,
-    from: FineTuneStart,
     layers: LayerConfig,
+}
+
+/// Where a [`FineTuner`]'s candidates start.
+#[derive(Debug)]
+enum Start<A: NasAutodiffBackend> {
+    /// From a supernet's weights.
+    Supernet(Box<Supernet<A>>),
+    /// From fresh seeded weights, in `space`, on `device`.
+    Scratch {
+        space: SearchSpace,
+        device: A::Device,
+    },
 }
 
 impl<A: NasAutodiffBackend> FineTuner<A> {
@@ -281,6 +292,42 @@ impl<A: NasAutodiffBackend> FineTuner<A> {
     /// `layers` builds a `scratch` start; it should be the supernet's.
     pub fn new(
         supernet: Supernet<A>,
+        train: &ImageDataset,
+        cfg: &FineTuneConfig,
+        augment: Augment,
+        layers: &LayerConfig,
+    ) -> Result<Self, EvalError> {
+        let start = match cfg.from {
+            FineTuneStart::Supernet => Start::Supernet(Box::new(supernet)),
+            FineTuneStart::Scratch => Start::Scratch {
+                device: supernet.net.classifier.weight.val().device(),
+                space: supernet.space,
+            },
+        };
+        Self::starting(start, train, cfg, augment, layers)
+    }
+
+    /// A short training from scratch of every candidate of `space` on `device`, with no
+    /// supernet: `cfg` as for [`FineTuner::new`], its `from` ignored. A baseline the
+    /// one-shot model should beat (docs/method.md, section 6): per candidate, it costs
+    /// `cfg.steps` training steps.
+    pub fn scratch(
+        space: &SearchSpace,
+        device: &A::Device,
+        train: &ImageDataset,
+        cfg: &FineTuneConfig,
+        augment: Augment,
+        layers: &LayerConfig,
+    ) -> Result<Self, EvalError> {
+        let start = Start::Scratch {
+            space: space.clone(),
+            device: device.clone(),
+        };
+        Self::starting(start, train, cfg, augment, layers)
+    }
+
+    fn starting(
+        start: Start<A>,
         train: &ImageDataset,
         cfg: &FineTuneConfig,
         augment: Augment,
@@ -297,27 +344,19 @@ impl<A: NasAutodiffBackend> FineTuner<A> {
             picked.extend(pass);
         }
         Ok(FineTuner {
-            supernet,
+            start,
             images: train.select(&picked),
             train: train_cfg,
-            from: cfg.from,
             layers: layers.clone(),
         })
     }
 
     /// `arch` fine-tuned, as an inference model.
     pub fn tune(&self, arch: &Architecture) -> Result<StandaloneModel<A::InnerBackend>, EvalError> {
-        let model = match self.from {
-            FineTuneStart::Supernet => self.supernet.standalone(arch)?,
-            FineTuneStart::Scratch => {
-                let device = self.supernet.net.classifier.weight.val().device();
-                StandaloneModel::new(
-                    &self.supernet.space,
-                    arch,
-                    &self.layers,
-                    self.train.seed,
-                    &device,
-                )?
+        let model = match &self.start {
+            Start::Supernet(supernet) => supernet.standalone(arch)?,
+            Start::Scratch { space, device } => {
+                StandaloneModel::new(space, arch, &self.layers, self.train.seed, device)?
             }
         };
         let (model, _) = train_standalone(model, &self.images, &self.train, &mut NoHook)

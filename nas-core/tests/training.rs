@@ -516,6 +516,20 @@ fn fine_tuning_trains_a_copy_per_candidate_and_leaves_the_supernet_alone() {
     let scratch_a = from_scratch(&supernet);
     assert_eq!(scratch_a, from_scratch(&other));
     assert_ne!(scratch_a, tuned_a.probs);
+    // Without a supernet at all: the same training, bit for bit.
+    let alone = FineTuner::<Ad>::scratch(
+        &space,
+        &device,
+        &train,
+        &scratch,
+        Default::default(),
+        &LayerConfig::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        eval.predict_model(&alone.tune(&a).unwrap()).probs,
+        scratch_a
+    );
     // An architecture from another space is an error too.
     let bigger = SearchSpace {
         blocks_per_cell: 5,

@@ -109,6 +109,16 @@ impl Prepared {
                 .check(data.train.len(), data.augment)
                 .context("invalid [search.finetune]")?;
         }
+        let proxy = &cfg.study.proxy;
+        if proxy.enabled() {
+            if proxy.seeds == 0 {
+                bail!("invalid [study.proxy]: seeds = 0 (at least 1 training per architecture)");
+            }
+            proxy
+                .training(0)
+                .check(data.train.len(), data.augment)
+                .context("invalid [study.proxy]")?;
+        }
         let shared = cfg.retrain.shared_dir.trim();
         if !shared.is_empty() && std::path::Path::new(shared).exists() {
             let standalone = std::path::Path::new(shared).join("standalone");

@@ -8,28 +8,35 @@
 //! once and shared by all rates (and with `nas run`, whose random architectures are drawn
 //! from the same seeded sequence).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use burn::module::AutodiffModule;
 use nas_core::backend::NasAutodiffBackend;
 use nas_core::data::ImageDataset;
-use nas_core::eval::{OneShotEvaluator, symmetric_kl};
+use nas_core::eval::{
+    FineTuneConfig, FineTuner, OneShotEvaluator, predict_standalone, symmetric_kl,
+};
 use nas_core::network::Plan;
+use nas_core::ops::NormMode;
 use nas_core::search::Metrics;
 use nas_core::space::Architecture;
 use nas_core::supernet::Supernet;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use serde::Serialize;
 
 use super::workers::{Job, train_all};
 use super::{CacheWrites, Ctx, OneShot, Prepared, retrain_candidates, supernet};
+use crate::config::Proxy;
 use crate::plots::{plot_correlations, plot_points, plot_ranges};
 use crate::records::{Failure, Role, Standalone};
 use crate::reports::dropout::{
-    ChosenRate, DropoutReport, RateResult, SampledArch, dropout_markdown, rate_table,
+    ChosenRate, DropoutReport, ProxyBaseline, RateResult, SampledArch, dropout_markdown, rate_table,
 };
 use crate::reports::{NoiseFloor, NoiseSources, Provenance, Spread, one_shot_warnings};
+use crate::rundir::{CachedScore, score_cache};
 use crate::stats::{self, Agreement, RESAMPLES, TopK, mean_std, paired_difference, spearman};
 
 /// The study's uniformly sampled architectures: the `study.archs` reported ones, then the
@@ -115,9 +122,11 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<(PathBuf, Dr
         .chunks(seeds)
         .map(|runs| runs.iter().cloned().collect())
         .collect();
+    let proxy = proxy_scores(ctx, &sample[..reported])?;
     let measured = Measured {
         scored,
         trained,
+        proxy,
         reported,
         seeds,
         top_k: ctx.cfg.study.top_k,
@@ -173,6 +182,8 @@ pub(crate) struct Measured {
     pub(crate) scored: Vec<RateScores>,
     /// By architecture of the sample: its trainings (one per seed), or the failure.
     pub(crate) trained: Vec<std::result::Result<Vec<Standalone>, Failure>>,
+    /// The short-training baseline of the reported sample (`study.proxy`), if on.
+    pub(crate) proxy: Option<ProxyScores>,
     /// The first `reported` architectures are the reported sample, the rest the
     /// selection sample.
     pub(crate) reported: usize,
@@ -242,6 +253,10 @@ pub(crate) fn analyse(m: &Measured) -> Result<DropoutReport> {
         (pick(&means), pick(&params))
     };
     let top_k = m.top_k.min(archs.len().saturating_sub(1));
+    let proxy = match &m.proxy {
+        Some(p) => Some(proxy_baseline(p, &keep, &test_means, seed)?),
+        None => None,
+    };
     let mut results = Vec::new();
     let mut reported_scores: Vec<Vec<f64>> = Vec::new();
     for rate_scores in &m.scored {
@@ -342,6 +357,17 @@ pub(crate) fn analyse(m: &Measured) -> Result<DropoutReport> {
                 seed,
             )?),
             macs_vs_one_shot: Some(agree(&macs, &x)?),
+            proxy_difference: match &proxy {
+                Some(p) => Some(paired_difference(
+                    &x,
+                    &p.scores,
+                    &test_means,
+                    spearman,
+                    RESAMPLES,
+                    seed,
+                )?),
+                None => None,
+            },
             top: TopK::of(&x, &test_means, top_k, RESAMPLES, seed)?,
             selection_scores: select_scores,
             selection,
@@ -377,6 +403,7 @@ pub(crate) fn analyse(m: &Measured) -> Result<DropoutReport> {
         test_noise: NoiseFloor::of_runs(&test_by_seed, seed),
         sources: NoiseSources::of(&by_seed, m.validation_images, &PROJECTED_IMAGES),
         test_sources: NoiseSources::of(&test_by_seed, m.test_images, &PROJECTED_IMAGES),
+        proxy,
         validation_images: m.validation_images,
         test_images: m.test_images,
         chosen,
@@ -437,6 +464,159 @@ fn choose_rate(results: &[RateResult]) -> Option<ChosenRate> {
             spearman: a.spearman,
             n: a.n,
         })
+}
+
+/// The short-training baseline's measurements (`study.proxy`): the settings, and for
+/// each architecture of the reported sample its validation metrics, one per seed.
+pub(crate) struct ProxyScores {
+    pub(crate) cfg: Proxy,
+    pub(crate) by_arch: Vec<Vec<Metrics>>,
+    /// Trainings done in this invocation (the others were read back).
+    pub(crate) trained: usize,
+    pub(crate) seconds: f64,
+}
+
+/// What a short-training baseline score depends on (hashed into its cache's name under
+/// `study/proxy/`): the data and the validation images, the scoring batch, the backend,
+/// the space and layers the models are built in, and the training (with its seed).
+#[derive(Serialize)]
+struct ProxySetup<'a> {
+    data: &'a nas_core::data::DataConfig,
+    validation_images: usize,
+    eval_batch: usize,
+    backend: &'a str,
+    space: &'a nas_core::space::SearchSpace,
+    layers: &'a crate::config::Layers,
+    training: &'a FineTuneConfig,
+}
+
+/// The short-training baseline of `archs` (`study.proxy`; `None` when off): each trained
+/// from scratch once per seed and scored like the one-shot model, every score read back
+/// from its cache under `RUN/study/proxy/` or added to it as it is computed.
+fn proxy_scores<B: NasAutodiffBackend>(
+    ctx: &Ctx<B>,
+    archs: &[(Architecture, Role)],
+) -> Result<Option<ProxyScores>> {
+    let cfg = &ctx.cfg.study.proxy;
+    if !cfg.enabled() {
+        return Ok(None);
+    }
+    let start = std::time::Instant::now();
+    let dir = ctx.run.root().join("study/proxy");
+    let mut by_arch: Vec<Vec<Metrics>> = vec![Vec::new(); archs.len()];
+    let mut trained = 0;
+    let bar = ctx.ui.bar(archs.len() * cfg.seeds, "baseline");
+    for k in 0..cfg.seeds {
+        let training = cfg.training(k);
+        let setup = ProxySetup {
+            data: &ctx.cfg.data,
+            validation_images: ctx.data.validation.len(),
+            eval_batch: ctx.cfg.search.eval_batch,
+            backend: &ctx.backend,
+            space: &ctx.space,
+            layers: &ctx.cfg.layers,
+            training: &training,
+        };
+        let (mut cache, cached) = score_cache(&dir, &setup, true)?;
+        let known: HashMap<String, Metrics> = cached
+            .into_iter()
+            .map(|c| {
+                let m = Metrics {
+                    accuracy: c.accuracy,
+                    loss: c.loss,
+                    examples: c.examples,
+                };
+                (c.arch, m)
+            })
+            .collect();
+        let tuner = FineTuner::<B>::scratch(
+            &ctx.space,
+            &ctx.device,
+            &ctx.data.train,
+            &training,
+            ctx.data.augment,
+            &ctx.layers,
+        )
+        .context("invalid [study.proxy]")?;
+        for ((arch, _), scores) in archs.iter().zip(&mut by_arch) {
+            let text = arch.to_string();
+            let m = match known.get(&text) {
+                Some(m) => m.clone(),
+                None => {
+                    let model = tuner
+                        .tune(arch)
+                        .with_context(|| format!("the short-training baseline of {text}"))?;
+                    let m = predict_standalone(
+                        &model,
+                        &ctx.data.validation,
+                        ctx.cfg.search.eval_batch,
+                        NormMode::Batch,
+                    )?
+                    .metrics();
+                    cache.append(&CachedScore {
+                        arch: text,
+                        accuracy: m.accuracy,
+                        loss: m.loss,
+                        examples: m.examples,
+                    })?;
+                    trained += 1;
+                    m
+                }
+            };
+            scores.push(m);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    tracing::info!(
+        "short-training baseline: {} architectures x {} seeds of {} steps ({trained} trained,          the rest read back from {}) in {:.0} s",
+        archs.len(),
+        cfg.seeds,
+        cfg.steps,
+        dir.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(Some(ProxyScores {
+        cfg: cfg.clone(),
+        by_arch,
+        trained,
+        seconds: start.elapsed().as_secs_f64(),
+    }))
+}
+
+/// The baseline's figures over the kept architectures `keep` (indices into the reported
+/// sample), against stand-alone test accuracy `test_means` (in the order of `keep`).
+fn proxy_baseline(
+    p: &ProxyScores,
+    keep: &[usize],
+    test_means: &[f64],
+    seed: u64,
+) -> Result<ProxyBaseline> {
+    let by_arch: Vec<Vec<f64>> = keep
+        .iter()
+        .map(|&i| p.by_arch[i].iter().map(|m| m.accuracy).collect())
+        .collect();
+    let scores: Vec<f64> = by_arch.iter().map(|a| mean_std(a).0).collect();
+    let seeds = p.cfg.seeds;
+    Ok(ProxyBaseline {
+        steps: p.cfg.steps,
+        seeds,
+        batch_size: p.cfg.batch_size,
+        lr: p.cfg.optim.lr,
+        seed: p.cfg.seed,
+        by_seed: (0..seeds)
+            .map(|k| by_arch.iter().map(|a| a[k]).collect())
+            .collect(),
+        test_correlation: Agreement::of(&scores, test_means, RESAMPLES, seed)?,
+        noise: if seeds >= 2 {
+            NoiseFloor::of_runs(&by_arch, seed)
+        } else {
+            None
+        },
+        scores,
+        trained: p.trained,
+        seconds: p.seconds,
+    })
 }
 
 /// One rate's one-shot results before the stand-alone trainings: by supernet (repeat),

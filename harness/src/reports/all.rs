@@ -135,6 +135,22 @@ pub fn targets(r: &DropoutReport) -> Vec<Target> {
                 measured: x.params_difference.map_or("n/a".into(), |e| e.text()),
                 met: x.params_difference.and_then(|e| Some(e.ci95?.0 > 0.0)),
             });
+            if let (Some(p), Some(d)) = (&r.proxy, x.proxy_difference) {
+                t.push(Target {
+                    what: format!(
+                        "one-shot ranks better than training each architecture {} steps \
+                         from scratch ({} seed(s)): the paired interval of \
+                         Spearman(one-shot) - Spearman(baseline) above 0",
+                        p.steps, p.seeds
+                    ),
+                    measured: format!(
+                        "{} (the baseline alone: {})",
+                        d.text(),
+                        p.test_correlation.spearman.text()
+                    ),
+                    met: d.ci95.map(|ci| ci.0 > 0.0),
+                });
+            }
             t.push(match &x.one_shot_noise {
                 Some(n) => Target {
                     what: "two supernets at the chosen rate agree: Spearman >= 0.8".into(),

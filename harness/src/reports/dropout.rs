@@ -103,6 +103,44 @@ pub struct RateResult {
     /// and validation images, and what more supernets or images would give.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub one_shot_sources: Option<NoiseSources>,
+    /// With the short-training baseline (`study.proxy`): over the reported sample,
+    /// against stand-alone test accuracy, `Spearman(one-shot) - Spearman(baseline)` with
+    /// a paired bootstrap interval: does the one-shot model rank better than training
+    /// each architecture briefly?
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_difference: Option<Estimate>,
+}
+
+/// The short-training baseline (`study.proxy`) over the reported sample: each
+/// architecture trained from scratch for `steps` steps once per seed and scored as the
+/// one-shot model is (validation images, batch statistics).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProxyBaseline {
+    /// Training steps per architecture and seed.
+    pub steps: usize,
+    /// Trainings per architecture.
+    pub seeds: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Learning rate (cosine schedule over the steps).
+    pub lr: f64,
+    /// The first training's seed (the others follow it).
+    pub seed: u64,
+    /// The baseline's score of each architecture: validation accuracy, mean over the
+    /// seeds, in the order of [`DropoutReport::archs`].
+    pub scores: Vec<f64>,
+    /// Each seed's validation accuracies (one list per seed, in the same order).
+    pub by_seed: Vec<Vec<f64>>,
+    /// The baseline vs stand-alone test accuracy (mean over seeds).
+    pub test_correlation: Agreement,
+    /// With 2 or more seeds: how far two of its trainings agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<NoiseFloor>,
+    /// Trainings done in this invocation (the rest were read back from the run
+    /// directory).
+    pub trained: usize,
+    /// Wall time of the baseline in this invocation, in seconds.
+    pub seconds: f64,
 }
 
 /// How the reported rate was chosen.
@@ -217,6 +255,9 @@ pub struct DropoutReport {
     /// The same on test accuracy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_sources: Option<NoiseSources>,
+    /// The short-training baseline (`study.proxy`), if it was on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyBaseline>,
 }
 
 impl DropoutReport {
@@ -330,6 +371,9 @@ pub fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
         md.push_str(&one_shot_noise_section(r));
     }
     md.push_str(&sources_section(r));
+    if let Some(p) = &r.proxy {
+        md.push_str(&proxy_section(r, p));
+    }
     if r.kl_examples > 0 {
         let mut kl = Table::new(&[
             ("rate", "r_max"),
@@ -419,7 +463,7 @@ pub fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
         "Plots: `plots/correlation_vs_rate.svg`, and one scatter per rate \
          (`plots/scatter_*.svg`). Every score: `results.csv`.\n",
     );
-    let mut rows = Table::new(&[
+    let mut columns = vec![
         ("rate", "r_max"),
         ("arch", "architecture"),
         ("one_shot", "one-shot"),
@@ -428,10 +472,17 @@ pub fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
         ("standalone", "stand-alone val (mean over seeds)"),
         ("params", "params"),
         ("macs", "MACs"),
-    ]);
+    ];
+    if r.proxy.is_some() {
+        columns.push((
+            "baseline",
+            "short training from scratch (val, mean over seeds)",
+        ));
+    }
+    let mut rows = Table::new(&columns);
     for x in &r.rates {
         for (i, (a, score)) in r.archs.iter().zip(&x.scores).enumerate() {
-            rows.push(vec![
+            let mut row = vec![
                 Cell::Num(x.rate, 3),
                 Cell::code(a.arch.clone()),
                 Cell::Num(*score, 4),
@@ -443,10 +494,61 @@ pub fn dropout_markdown(r: &DropoutReport) -> (String, Table) {
                 ),
                 Cell::Int(a.params),
                 Cell::Int(a.macs),
-            ]);
+            ];
+            if let Some(p) = &r.proxy {
+                row.push(Cell::opt(p.scores.get(i).copied(), 4));
+            }
+            rows.push(row);
         }
     }
     (md, rows)
+}
+
+/// The short-training baseline: how it ranks, how it agrees with itself, and the paired
+/// difference of every rate's one-shot model to it.
+fn proxy_section(r: &DropoutReport, p: &ProxyBaseline) -> String {
+    let mut t = Table::new(&[
+        ("rate", "r_max"),
+        ("one_shot", "Spearman(one-shot), vs test"),
+        ("difference", "one-shot minus baseline (paired) [95% CI]"),
+    ]);
+    for x in &r.rates {
+        t.push(vec![
+            Cell::Num(x.rate, 3),
+            Cell::text(
+                x.test_correlation
+                    .as_ref()
+                    .map_or("n/a".to_string(), |a| a.spearman.text()),
+            ),
+            Cell::text(x.proxy_difference.map_or("n/a".into(), |e| e.text())),
+        ]);
+    }
+    let noise = match &p.noise {
+        Some(n) => format!(
+            " Two of its trainings (seeds {} and {}) agree at Spearman {}.",
+            p.seed,
+            p.seed + 1,
+            n.seed_to_seed.spearman.text()
+        ),
+        None => String::new(),
+    };
+    format!(
+        "## A baseline: a short training from scratch
+
+Each reported architecture trained          from fresh weights for {} steps of {} images (learning rate {}, cosine), {} time(s)          with seeds from {}, and scored like the one-shot model (the validation images,          batch statistics); its score is the mean over the trainings. It costs {} training          steps per architecture, no supernet. It ranks the reported sample at Spearman {}          (Kendall {}) against stand-alone test accuracy.{noise} The one-shot model is worth          its supernet where it ranks better than this at the same data; the paired          differences (the same bootstrap resamples for both):
+
+{}
+",
+        p.steps,
+        p.batch_size,
+        p.lr,
+        p.seeds,
+        p.seed,
+        p.steps * p.seeds,
+        p.test_correlation.spearman.text(),
+        p.test_correlation.kendall.text(),
+        t.to_markdown()
+    )
 }
 
 /// The one-shot noise floor of every rate with 2 or more supernets: how well supernets
@@ -562,15 +664,30 @@ fn chosen_section(r: &DropoutReport) -> String {
             "Spearman(one-shot) minus Spearman(MACs), vs test (paired)".into(),
             x.macs_difference.map_or("n/a".into(), |e| e.text()),
         ),
-        (
-            "Spearman(params, stand-alone val)".into(),
-            r.params_vs_standalone.spearman.text(),
-        ),
-        (
-            "Spearman(MACs, stand-alone test)".into(),
-            text(&r.macs_vs_standalone, |a| a.spearman),
-        ),
     ];
+    let rows: Vec<(String, String)> = rows
+        .into_iter()
+        .chain(r.proxy.as_ref().zip(x.proxy_difference).map(|(p, d)| {
+            (
+                format!(
+                    "Spearman(one-shot) minus Spearman(a {}-step training from scratch), \
+                     vs test (paired)",
+                    p.steps
+                ),
+                d.text(),
+            )
+        }))
+        .chain([
+            (
+                "Spearman(params, stand-alone val)".into(),
+                r.params_vs_standalone.spearman.text(),
+            ),
+            (
+                "Spearman(MACs, stand-alone test)".into(),
+                text(&r.macs_vs_standalone, |a| a.spearman),
+            ),
+        ])
+        .collect();
     for (what, value) in rows {
         t.push(vec![Cell::text(what), Cell::text(value)]);
     }

@@ -45,7 +45,7 @@ pub use files::{
     write_atomic, write_json,
 };
 pub use lock::RunLock;
-pub use scores::{CachedScore, ScoreCache};
+pub use scores::{CachedScore, ScoreCache, score_cache};
 pub use search::SearchDir;
 pub use supernet::{SupernetDir, SupernetProgress};
 

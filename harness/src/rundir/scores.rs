@@ -60,32 +60,42 @@ impl SupernetDir {
         setup: &T,
         write: bool,
     ) -> Result<(ScoreCache, Vec<CachedScore>)> {
-        let key = key_of(setup);
-        let dir = self.path().join("scores");
-        let path = dir.join(format!("{key}.jsonl"));
-        let damaged = || {
-            format!(
-                "the one-shot score cache {} is damaged (delete it to score again)",
-                path.display()
-            )
-        };
-        if !write {
-            let scores = JsonLog::read(&path).with_context(damaged)?;
-            return Ok((ScoreCache { log: None, path }, scores));
-        }
-        let (log, scores) = JsonLog::open(&path).with_context(damaged)?;
-        let setup_path = dir.join(format!("{key}.json"));
-        if !setup_path.exists() {
-            write_json(&setup_path, setup)?;
-        }
-        Ok((
-            ScoreCache {
-                log: Some(log),
-                path,
-            },
-            scores,
-        ))
+        score_cache(&self.path().join("scores"), setup, write)
     }
+}
+
+/// The score cache in folder `dir` under the settings `setup` (hashed into its name,
+/// `KEY.jsonl`, and saved beside it as `KEY.json`), with the scores already in it; see
+/// [`SupernetDir::scores`].
+pub fn score_cache<T: Serialize>(
+    dir: &Path,
+    setup: &T,
+    write: bool,
+) -> Result<(ScoreCache, Vec<CachedScore>)> {
+    let key = key_of(setup);
+    let path = dir.join(format!("{key}.jsonl"));
+    let damaged = || {
+        format!(
+            "the score cache {} is damaged (delete it to score again)",
+            path.display()
+        )
+    };
+    if !write {
+        let scores = JsonLog::read(&path).with_context(damaged)?;
+        return Ok((ScoreCache { log: None, path }, scores));
+    }
+    let (log, scores) = JsonLog::open(&path).with_context(damaged)?;
+    let setup_path = dir.join(format!("{key}.json"));
+    if !setup_path.exists() {
+        write_json(&setup_path, setup)?;
+    }
+    Ok((
+        ScoreCache {
+            log: Some(log),
+            path,
+        },
+        scores,
+    ))
 }
 
 #[cfg(test)]
