@@ -876,6 +876,7 @@ fn study_all_writes_one_report_with_its_provenance_and_publishes_it() {
             .arg(&dir)
             .args(TINY)
             .args(STUDY_SAMPLE)
+            .args(["--set", "study.proxy.steps=2"])
             .args([
                 "--strategies",
                 "random,evolution",
@@ -890,6 +891,26 @@ fn study_all_writes_one_report_with_its_provenance_and_publishes_it() {
     let out = run();
     check_ok(&out, "nas study all");
     let readme = std::fs::read_to_string(published.join("README.md")).unwrap();
+    // The short-training baseline's target: met exactly when the paired interval at the
+    // chosen rate lies above 0.
+    let report = read_json(&published.join("dropout/report.json"));
+    let chosen = report["rates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rate"] == report["chosen"]["rate"])
+        .unwrap();
+    let low = chosen["proxy_difference"]["ci95"][0].as_f64();
+    let row = readme
+        .lines()
+        .find(|l| l.contains("training each architecture 2 steps from scratch"))
+        .unwrap_or_else(|| panic!("no baseline target:\n{readme}"));
+    let met = match low {
+        Some(low) if low > 0.0 => "| yes |",
+        Some(_) => "| no |",
+        None => "| n/a |",
+    };
+    assert!(row.ends_with(met), "{row} against a lower bound of {low:?}");
     for part in [
         "nas study all --quiet --out",
         "--rates 0,0.5",
