@@ -676,6 +676,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_baseline_is_the_mean_over_its_seeds_of_the_kept_architectures_only() {
+        let m = |accuracy: f64| Metrics {
+            accuracy,
+            loss: 1.0 - accuracy,
+            examples: 100,
+        };
+        // 5 reported architectures, 2 seeds; the third's stand-alone training failed.
+        let by_arch = vec![
+            vec![m(0.60), m(0.62)],
+            vec![m(0.70), m(0.66)],
+            vec![m(0.99), m(0.99)],
+            vec![m(0.50), m(0.54)],
+            vec![m(0.80), m(0.78)],
+        ];
+        let p = ProxyScores {
+            cfg: Proxy {
+                steps: 7,
+                ..Proxy::default()
+            },
+            by_arch,
+            trained: 10,
+            seconds: 1.5,
+        };
+        let keep = [0, 1, 3, 4];
+        let test = [0.81, 0.84, 0.79, 0.88];
+        let b = proxy_baseline(&p, &keep, &test, 3).unwrap();
+        let want = [0.61, 0.68, 0.52, 0.79];
+        assert_eq!(b.scores.len(), 4);
+        for (got, want) in b.scores.iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{:?}", b.scores);
+        }
+        assert_eq!(
+            b.by_seed,
+            vec![vec![0.60, 0.70, 0.50, 0.80], vec![0.62, 0.66, 0.54, 0.78]]
+        );
+        // The baseline ranks the kept four exactly as the truth does: 1.
+        assert_eq!(b.test_correlation.n, 4);
+        assert!((b.test_correlation.spearman.value.unwrap() - 1.0).abs() < 1e-12);
+        assert_eq!((b.steps, b.seeds, b.trained), (7, 2, 10));
+        assert!((b.lr - 0.1).abs() < 1e-12);
+        // Below 3 architectures with 2 seeds there is no noise floor; here there is one,
+        // and its first pair is the two seeds.
+        let noise = b.noise.expect("two seeds of four architectures");
+        assert_eq!((noise.architectures, noise.seeds), (4, 2));
+        assert!((noise.seed_to_seed.spearman.value.unwrap() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
     fn a_supernet_that_scores_everything_lower_adds_no_noise() {
         // Two supernets that rank 4 architectures identically, the second 5 points lower
         // on all of them.
