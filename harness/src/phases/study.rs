@@ -569,7 +569,8 @@ fn proxy_scores<B: NasAutodiffBackend>(
     }
     bar.finish_and_clear();
     tracing::info!(
-        "short-training baseline: {} architectures x {} seeds of {} steps ({trained} trained,          the rest read back from {}) in {:.0} s",
+        "short-training baseline: {} architectures x {} seeds of {} steps ({trained} trained, \
+         the rest read back from {}) in {:.0} s",
         archs.len(),
         cfg.seeds,
         cfg.steps,

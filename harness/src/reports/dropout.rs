@@ -533,12 +533,14 @@ fn proxy_section(r: &DropoutReport, p: &ProxyBaseline) -> String {
         None => String::new(),
     };
     format!(
-        "## A baseline: a short training from scratch
-
-Each reported architecture trained          from fresh weights for {} steps of {} images (learning rate {}, cosine), {} time(s)          with seeds from {}, and scored like the one-shot model (the validation images,          batch statistics); its score is the mean over the trainings. It costs {} training          steps per architecture, no supernet. It ranks the reported sample at Spearman {}          (Kendall {}) against stand-alone test accuracy.{noise} The one-shot model is worth          its supernet where it ranks better than this at the same data; the paired          differences (the same bootstrap resamples for both):
-
-{}
-",
+        "## A baseline: a short training from scratch\n\nEach reported architecture trained \
+         from fresh weights for {} steps of {} images (learning rate {}, cosine), {} \
+         time(s) with seeds from {}, and scored like the one-shot model (the validation \
+         images, batch statistics); its score is the mean over the trainings. It costs {} \
+         training steps per architecture, no supernet. It ranks the reported sample at \
+         Spearman {} (Kendall {}) against stand-alone test accuracy.{noise} The one-shot \
+         model is worth its supernet where it ranks better than this at the same data; \
+         the paired differences (the same bootstrap resamples for both):\n\n{}\n",
         p.steps,
         p.batch_size,
         p.lr,
