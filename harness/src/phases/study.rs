@@ -85,7 +85,8 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<(PathBuf, Dr
     let kl_data = kl_examples(&ctx.data.train, ctx.cfg.study.kl_examples, ctx.cfg.seed);
     let repeats = ctx.cfg.study.supernet_seeds.max(1) as u64;
     let mut scored: Vec<RateScores> = Vec::with_capacity(rates.len());
-    for &rate in &rates {
+    let supernets = rates.len() * repeats as usize;
+    for (k, &rate) in rates.iter().enumerate() {
         let mut this = RateScores {
             rate,
             keys: Vec::new(),
@@ -105,8 +106,10 @@ pub fn dropout_study<B: NasAutodiffBackend>(ctx: &Ctx<B>) -> Result<(PathBuf, Dr
                 None => Vec::new(),
             };
             tracing::info!(
-                "rate {rate}: supernet {} (seeds +{repeat}), {} architectures scored",
+                "rate {rate}: supernet {} (seeds +{repeat}; {} of {supernets}), {} \
+                 architectures scored",
                 choice.key,
+                k * repeats as usize + repeat as usize + 1,
                 scores.len()
             );
             this.keys.push(choice.key);
