@@ -77,10 +77,10 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let m = model.take().unwrap();
             let plan = drop.sample_plan(&space, 0.125, 2, &mut rng);
-            let loss = ce
-                .forward(m.forward(x.clone(), &plan), y.clone())
-                .add(m.l2_penalty(&plan, 1e-4));
-            let grads = GradientsParams::from_grads(loss.backward(), &m);
+            let loss = ce.forward(m.forward(x.clone(), &plan), y.clone());
+            let mut grads = GradientsParams::from_grads(loss.backward(), &m);
+            // The active-path L2 penalty as training applies it: as its gradient.
+            m.net.apply_l2_gradient(&plan, 1e-4, &mut grads);
             model = Some(optim.step(0.05, m, grads));
         })
     });

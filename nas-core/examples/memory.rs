@@ -86,10 +86,10 @@ fn main() {
     let built_kb = status_kb("VmRSS");
     for _ in 0..steps {
         let m = model.take().expect("the model");
-        let loss = ce
-            .forward(m.forward(x.clone(), &plan), y.clone())
-            .add(m.l2_penalty(&plan, 1e-4));
-        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        let loss = ce.forward(m.forward(x.clone(), &plan), y.clone());
+        let mut grads = GradientsParams::from_grads(loss.backward(), &m);
+        // The active-path L2 penalty as training applies it: as its gradient.
+        m.net.apply_l2_gradient(&plan, 1e-4, &mut grads);
         model = Some(optim.step(0.05, m, grads));
     }
     println!(

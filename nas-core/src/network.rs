@@ -7,10 +7,11 @@
 //! This is what makes "supernet with one architecture's paths on" and "stand-alone
 //! model of that architecture" compute the same function.
 
-use crate::backend::{NasBackend, contiguous_grad};
+use crate::backend::{NasAutodiffBackend, NasBackend, contiguous_grad};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -389,23 +390,90 @@ impl<B: NasBackend> Network<B> {
     /// - output: `[1]`
     pub fn active_squared_weights(&self, plan: &Plan, device: &B::Device) -> Tensor<B, 1> {
         let mut v = SquaredWeights::<B> { sum: None };
-        self.stem.visit(&mut v);
-        self.classifier.visit(&mut v);
+        self.visit_active(plan, &mut v);
+        v.sum.unwrap_or_else(|| Tensor::zeros([1], device))
+    }
+
+    /// Visits the always-on parts and the operations that `plan` computes in at least one
+    /// ghost batch: the parameters the L2 penalty covers (each visitor skips what it does
+    /// not cover, such as rank-1 parameters).
+    fn visit_active<V: ModuleVisitor<B>>(&self, plan: &Plan, v: &mut V) {
+        self.stem.visit(v);
+        self.classifier.visit(v);
         for (ci, cell) in self.cells.iter().enumerate() {
-            cell.pre0.visit(&mut v);
-            cell.pre1.visit(&mut v);
-            cell.out.visit(&mut v);
+            cell.pre0.visit(v);
+            cell.pre1.visit(v);
+            cell.out.visit(v);
             for (bi, block) in cell.blocks.iter().enumerate() {
                 for (oi, slot) in block.ops.iter().enumerate() {
                     if let Some(op) = slot
                         && plan.computes(ci, bi, oi)
                     {
-                        op.visit(&mut v);
+                        op.visit(v);
                     }
                 }
             }
         }
-        v.sum.unwrap_or_else(|| Tensor::zeros([1], device))
+    }
+}
+
+impl<B: NasAutodiffBackend> Network<B> {
+    /// The L2 penalty `weight / 2 * active_squared_weights(plan)` applied as its gradient:
+    /// adds `weight * w` to the gradient in `grads` of every weight `w` the penalty covers,
+    /// and returns the penalty's value.
+    ///
+    /// This is what training does instead of adding [`Network::active_squared_weights`]
+    /// to the loss: the same gradient (up to the order of floating-point sums), without a
+    /// square, a sum and an addition per weight in the autodiff graph, whose bookkeeping
+    /// cost more than the arithmetic (docs/performance.md).
+    ///
+    /// # Shapes
+    /// - output: `[1]`, on the inner backend (not part of any graph)
+    pub fn apply_l2_gradient(
+        &self,
+        plan: &Plan,
+        weight: f64,
+        grads: &mut GradientsParams,
+    ) -> Tensor<B::InnerBackend, 1> {
+        let mut v = L2Gradient::<B> {
+            weight,
+            grads,
+            sum: None,
+        };
+        self.visit_active(plan, &mut v);
+        match v.sum {
+            Some(sum) => sum.mul_scalar(weight / 2.0),
+            None => Tensor::zeros([1], &self.classifier.weight.val().inner().device()),
+        }
+    }
+}
+
+/// Visitor of [`Network::apply_l2_gradient`]: every parameter of rank 2 or more gets
+/// `weight * w` added to its gradient (registered if it had none), and its sum of squares
+/// is added up.
+struct L2Gradient<'a, B: NasAutodiffBackend> {
+    weight: f64,
+    grads: &'a mut GradientsParams,
+    sum: Option<Tensor<B::InnerBackend, 1>>,
+}
+
+impl<B: NasAutodiffBackend> ModuleVisitor<B> for L2Gradient<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if D < 2 {
+            return;
+        }
+        let w = param.val().inner();
+        let decay = w.clone().mul_scalar(self.weight);
+        let grad = match self.grads.remove::<B::InnerBackend, D>(param.id) {
+            Some(g) => g.add(decay),
+            None => decay,
+        };
+        self.grads.register(param.id, grad);
+        let sq = w.square().sum();
+        self.sum = Some(match self.sum.take() {
+            Some(s) => s.add(sq),
+            None => sq,
+        });
     }
 }
 

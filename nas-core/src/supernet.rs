@@ -67,6 +67,10 @@ impl<B: NasBackend> Supernet<B> {
     /// parts plus every operation computed in at least one ghost batch. Weights of paths
     /// that are off are not in the sum, so they are not decayed.
     ///
+    /// Training does not add this to the loss: it applies the same penalty as its gradient
+    /// with [`Network::apply_l2_gradient`](crate::network::Network::apply_l2_gradient),
+    /// which keeps it out of the autodiff graph.
+    ///
     /// # Shapes
     /// - output: `[1]`
     pub fn l2_penalty(&self, plan: &Plan, weight: f64) -> Tensor<B, 1> {

@@ -6,7 +6,7 @@
 
 use std::ops::ControlFlow;
 
-use crate::backend::NasAutodiffBackend;
+use crate::backend::{NasAutodiffBackend, NasBackend};
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::data::{Augment, HostBatch, ImageDataset, batch_indices};
-use crate::network::Plan;
+use crate::network::{Network, Plan};
 use crate::ops::NormMode;
 use crate::standalone::StandaloneModel;
 use crate::supernet::{DropPathConfig, Supernet};
@@ -494,7 +494,7 @@ pub fn resume_supernet<B: NasAutodiffBackend>(
             .drop_path
             .sample_plan(&space, rate, cfg.ghost_batches, rng);
         let logits = model.forward(x, &plan);
-        (logits, model.l2_penalty(&plan, cfg.optim.l2), rate)
+        (logits, plan, rate)
     })
 }
 
@@ -529,13 +529,8 @@ pub fn resume_standalone<B: NasAutodiffBackend>(
         classes: model.space.classes,
     };
     run.fit(model, data, resume, hook, |model, x, _, _, _| {
-        let device = x.device();
         let logits = model.forward(x, NormMode::BatchUpdateRunning);
-        let penalty = model
-            .net
-            .active_squared_weights(&plan, &device)
-            .mul_scalar(cfg.optim.l2 / 2.0);
-        (logits, penalty, 0.0)
+        (logits, plan.clone(), 0.0)
     })
 }
 
@@ -624,6 +619,23 @@ enum EpochEnd {
     Interrupted(Box<WithinEpoch>),
 }
 
+/// A model [`Run::fit`] trains: its network, whose active weights the L2 penalty covers.
+trait Trainee<B: NasBackend> {
+    fn network(&self) -> &Network<B>;
+}
+
+impl<B: NasBackend> Trainee<B> for Supernet<B> {
+    fn network(&self) -> &Network<B> {
+        &self.net
+    }
+}
+
+impl<B: NasBackend> Trainee<B> for StandaloneModel<B> {
+    fn network(&self) -> &Network<B> {
+        &self.net
+    }
+}
+
 /// The settings one training loop needs, whatever the model.
 struct Run<'a> {
     epochs: usize,
@@ -637,7 +649,9 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// The loop shared by both trainers. `forward(model, x, step, total, rng)` returns the
-    /// logits, the L2 penalty and the path-dropout rate of the step.
+    /// logits, the plan whose active weights the L2 penalty covers, and the path-dropout
+    /// rate of the step. The penalty is applied as its gradient
+    /// ([`Network::apply_l2_gradient`]), not through the autodiff graph.
     fn fit<B, M, F>(
         &self,
         mut model: M,
@@ -648,14 +662,8 @@ impl Run<'_> {
     ) -> Result<(M, TrainReport), TrainError>
     where
         B: NasAutodiffBackend,
-        M: AutodiffModule<B>,
-        F: FnMut(
-            &M,
-            Tensor<B, 4>,
-            usize,
-            usize,
-            &mut ChaCha12Rng,
-        ) -> (Tensor<B, 2>, Tensor<B, 1>, f64),
+        M: AutodiffModule<B> + Trainee<B>,
+        F: FnMut(&M, Tensor<B, 4>, usize, usize, &mut ChaCha12Rng) -> (Tensor<B, 2>, Plan, f64),
     {
         self.optim.validate()?;
         if self.batch_size == 0 {
@@ -742,18 +750,17 @@ impl Run<'_> {
                 for (i, (batch, data_rng)) in (skip..).zip(rx.iter()) {
                     let step = report.steps;
                     let (x, y) = batch.to_device::<B>(&device);
-                    let (logits, penalty, rate) = forward(&model, x, step, total, &mut mask_rng);
+                    let (logits, plan, rate) = forward(&model, x, step, total, &mut mask_rng);
                     let loss = ce.forward(logits.clone(), y.clone());
-                    let grads = loss.clone().add(penalty.clone()).backward();
-                    let grads = GradientsParams::from_grads(grads, &model);
+                    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+                    let penalty =
+                        model
+                            .network()
+                            .apply_l2_gradient(&plan, self.optim.l2, &mut grads);
                     let lr = self.optim.lr_at(step, total);
                     model = optim.step(lr, model, grads);
                     pending.push(Tensor::cat(
-                        vec![
-                            loss.inner(),
-                            penalty.inner(),
-                            correct(logits.inner(), y.inner()),
-                        ],
+                        vec![loss.inner(), penalty, correct(logits.inner(), y.inner())],
                         0,
                     ));
                     report.steps += 1;

@@ -3,6 +3,7 @@
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, ElementConversion, Tensor};
 use nas_core::network::{NetworkMask, Plan};
@@ -409,6 +410,84 @@ fn l2_gradient_is_nonzero_exactly_on_active_paths() {
     let full: f32 = net.l2_penalty(&all_on, 1e-3).into_scalar();
     let part: f32 = net.l2_penalty(&plan, 1e-3).into_scalar();
     assert!(part < full && part > 0.0);
+}
+
+/// Training applies the L2 penalty as its gradient (`Network::apply_l2_gradient`) instead of
+/// adding `l2_penalty` to the loss: every parameter's gradient must be the same as
+/// through the autodiff graph, to rounding, and so must the penalty's value.
+#[test]
+fn the_l2_penalty_applied_as_its_gradient_equals_the_penalty_through_autodiff() {
+    let device = Default::default();
+    let space = small(2, 1, 4, [1, 8, 8]);
+    let net = Supernet::<Ad>::new(&space, &LayerConfig::new(), 0, &device).unwrap();
+    let mut rng = StdRng::seed_from_u64(21);
+    let plan = DropPathConfig::default().sample_plan(&space, 0.6, 2, &mut rng);
+    // Large enough that the penalty's part of a gradient is far above rounding.
+    let weight = 0.5;
+    let x = input::<Ad>(6, space.input_shape, 3);
+    let labels = Tensor::<Ad, 1, burn::tensor::Int>::from_ints([1, 0, 3, 2, 1, 0], &device);
+    let ce = burn::nn::loss::CrossEntropyLossConfig::new().init(&device);
+    // A fresh graph for each backward pass (the forward is deterministic).
+    let loss = || ce.forward(net.forward(x.clone(), &plan), labels.clone());
+
+    let through_graph = loss().add(net.l2_penalty(&plan, weight)).backward();
+    let through_graph = GradientsParams::from_grads(through_graph, &net);
+    let without = GradientsParams::from_grads(loss().backward(), &net);
+    let mut applied = GradientsParams::from_grads(loss().backward(), &net);
+    let value = net.net.apply_l2_gradient(&plan, weight, &mut applied);
+
+    let expected: f32 = net.l2_penalty(&plan, weight).into_scalar();
+    let got: f32 = value.into_scalar();
+    assert!(
+        (got - expected).abs() <= 1e-5 * expected.abs(),
+        "penalty {got} against {expected}"
+    );
+    struct Compare<'a> {
+        a: &'a GradientsParams,
+        b: &'a GradientsParams,
+        without: &'a GradientsParams,
+        params: usize,
+        decayed: usize,
+    }
+    impl ModuleVisitor<Ad> for Compare<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Ad, D>>) {
+            let (a, b) = (
+                self.a.get::<Cpu, D>(param.id),
+                self.b.get::<Cpu, D>(param.id),
+            );
+            assert_eq!(a.is_some(), b.is_some(), "gradient present in one only");
+            let (Some(a), Some(b)) = (a, b) else { return };
+            self.params += 1;
+            let diff: f32 = (a.clone() - b.clone()).abs().max().into_scalar();
+            let scale: f32 = a.clone().abs().max().into_scalar();
+            assert!(
+                diff <= 1e-5 * scale.max(1e-3),
+                "rank-{D} gradient differs by {diff} (largest entry {scale})"
+            );
+            if let Some(w) = self.without.get::<Cpu, D>(param.id) {
+                let moved: f32 = (a - w).abs().max().into_scalar();
+                if moved > 1e-3 * scale {
+                    self.decayed += 1;
+                }
+            }
+        }
+    }
+    let mut c = Compare {
+        a: &through_graph,
+        b: &applied,
+        without: &without,
+        params: 0,
+        decayed: 0,
+    };
+    net.visit(&mut c);
+    // The comparison covered parameters, and the penalty moved many of their gradients
+    // (a no-op in place of the penalty would fail above).
+    assert!(
+        c.params > 20 && c.decayed > 10,
+        "{} {}",
+        c.params,
+        c.decayed
+    );
 }
 
 #[test]
