@@ -449,8 +449,8 @@ impl<B: NasAutodiffBackend> Network<B> {
 }
 
 /// Visitor of [`Network::apply_l2_gradient`]: every parameter of rank 2 or more gets
-/// `weight * w` added to its gradient (registered if it had none), and its sum of squares
-/// is added up.
+/// `weight * w` added to its gradient (registered if it had none, unless `weight` is 0),
+/// and its sum of squares is added up.
 struct L2Gradient<'a, B: NasAutodiffBackend> {
     weight: f64,
     grads: &'a mut GradientsParams,
@@ -463,12 +463,16 @@ impl<B: NasAutodiffBackend> ModuleVisitor<B> for L2Gradient<'_, B> {
             return;
         }
         let w = param.val().inner();
-        let decay = w.clone().mul_scalar(self.weight);
-        let grad = match self.grads.remove::<B::InnerBackend, D>(param.id) {
-            Some(g) => g.add(decay),
-            None => decay,
-        };
-        self.grads.register(param.id, grad);
+        // With no penalty, a weight without a gradient stays without one (as it would
+        // through the graph), so the optimizer leaves it alone.
+        if self.weight != 0.0 {
+            let decay = w.clone().mul_scalar(self.weight);
+            let grad = match self.grads.remove::<B::InnerBackend, D>(param.id) {
+                Some(g) => g.add(decay),
+                None => decay,
+            };
+            self.grads.register(param.id, grad);
+        }
         let sq = w.square().sum();
         self.sum = Some(match self.sum.take() {
             Some(s) => s.add(sq),

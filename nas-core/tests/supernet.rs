@@ -435,6 +435,16 @@ fn the_l2_penalty_applied_as_its_gradient_equals_the_penalty_through_autodiff() 
     let without = GradientsParams::from_grads(loss().backward(), &net);
     let mut applied = GradientsParams::from_grads(loss().backward(), &net);
     let value = net.net.apply_l2_gradient(&plan, weight, &mut applied);
+    // Weights without a gradient get one from the penalty, but not from a penalty of 0
+    // (through the graph they would get none, and the optimizer would leave them alone).
+    let mut empty = GradientsParams::new();
+    let zero: f32 = net
+        .net
+        .apply_l2_gradient(&plan, 0.0, &mut empty)
+        .into_scalar();
+    assert_eq!((zero, empty.len()), (0.0, 0));
+    net.net.apply_l2_gradient(&plan, weight, &mut empty);
+    assert!(empty.len() > 20, "{} weights decayed", empty.len());
 
     let expected: f32 = net.l2_penalty(&plan, weight).into_scalar();
     let got: f32 = value.into_scalar();
