@@ -473,11 +473,7 @@ impl<B: NasAutodiffBackend> ModuleVisitor<B> for L2Gradient<'_, B> {
             };
             self.grads.register(param.id, grad);
         }
-        let sq = w.square().sum();
-        self.sum = Some(match self.sum.take() {
-            Some(s) => s.add(sq),
-            None => sq,
-        });
+        add_squares(&mut self.sum, w);
     }
 }
 
@@ -491,10 +487,19 @@ impl<B: NasBackend> ModuleVisitor<B> for SquaredWeights<B> {
         if D < 2 {
             return;
         }
-        let sq = param.val().square().sum();
-        self.sum = Some(match self.sum.take() {
-            Some(s) => s.add(sq),
-            None => sq,
-        });
+        add_squares(&mut self.sum, param.val());
     }
+}
+
+/// Adds the sum of the squares of `w` to `sum` (the penalty's running total, in visiting
+/// order).
+fn add_squares<B: burn::tensor::backend::Backend, const D: usize>(
+    sum: &mut Option<Tensor<B, 1>>,
+    w: Tensor<B, D>,
+) {
+    let sq = w.square().sum();
+    *sum = Some(match sum.take() {
+        Some(s) => s.add(sq),
+        None => sq,
+    });
 }
