@@ -71,6 +71,11 @@ def paired(x, z, y, n=2000, seed=0):
     return f"{rho(x, y) - rho(z, y):+.3f} [{lo:+.3f}, {hi:+.3f}]"
 
 
+def spearman_brown(k, r):
+    """The reliability of a mean of k from the mean single-pair agreement r."""
+    return k * r / (1 + (k - 1) * r)
+
+
 def table(report_path, scores_path, proxy_path):
     report = json.load(open(report_path))
     archs = [a["arch"] for a in report["archs"]]
@@ -85,6 +90,11 @@ def table(report_path, scores_path, proxy_path):
     acc = np.array([[float(by[k, a]["accuracy"]) for a in archs] for k in nets])
     loss = np.array([[-float(by[k, a]["loss"]) for a in archs] for k in nets])
     m = len(nets)
+    # The mean Spearman over every pair of single supernets, per way of scoring.
+    pair = {
+        name: np.mean([rho(s[i], s[j]) for i, j in itertools.combinations(range(m), 2)])
+        for name, s in [("accuracy", acc), ("loss", loss)]
+    }
     print(f"{m} supernets, {len(archs)} architectures; one-shot accuracy per supernet (mean): "
           + ", ".join(f"{v:.4f}" for v in acc.mean(axis=1)))
     print()
@@ -92,7 +102,6 @@ def table(report_path, scores_path, proxy_path):
           "| Spearman-Brown from the single pairs | mean of k vs test: mean [min, max] |")
     print("|---|---|---|---|---|---|")
     for name, s in [("accuracy", acc), ("loss", loss)]:
-        r1 = np.mean([rho(s[i], s[j]) for i, j in itertools.combinations(range(m), 2)])
         for k in range(1, m // 2 + 1):
             agree = []
             for a in itertools.combinations(range(m), k):
@@ -101,7 +110,7 @@ def table(report_path, scores_path, proxy_path):
                     if a < b:
                         agree.append(rho(s[list(a)].mean(0), s[list(b)].mean(0)))
             vs = [rho(s[list(a)].mean(0), test) for a in itertools.combinations(range(m), k)]
-            sb = k * r1 / (1 + (k - 1) * r1)
+            sb = spearman_brown(k, pair[name])
             print(f"| {name} | {k} | {np.mean(agree):.3f} [{min(agree):.3f}, {max(agree):.3f}] "
                   f"| {len(agree)} | {sb:.3f} | {np.mean(vs):.3f} [{min(vs):.3f}, {max(vs):.3f}] |")
     print()
@@ -114,12 +123,11 @@ def table(report_path, scores_path, proxy_path):
     r_seeds = np.mean([rho(seeds[:, i], seeds[:, j])
                        for i, j in itertools.combinations(range(seeds.shape[1]), 2)])
     n = seeds.shape[1]
-    truth = n * r_seeds / (1 + (n - 1) * r_seeds)
+    truth = spearman_brown(n, r_seeds)
     print(f"stand-alone: seed against seed {r_seeds:.3f} (mean of the pairs), so the mean of "
           f"{n} seeds has reliability {truth:.3f} (Spearman-Brown)")
     for name, s in [("accuracy", acc), ("loss", loss)]:
-        r1 = np.mean([rho(s[i], s[j]) for i, j in itertools.combinations(range(m), 2)])
-        rel = m * r1 / (1 + (m - 1) * r1)
+        rel = spearman_brown(m, pair[name])
         obs = rho(s.mean(0), test)
         print(f"{name}: reliability of the mean of {m} {rel:.3f}; ceiling with both sides' "
               f"noise sqrt({rel:.3f} x {truth:.3f}) = {np.sqrt(rel * truth):.3f}; measured "
